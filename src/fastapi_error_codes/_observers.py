@@ -52,7 +52,7 @@ def _observers(app: Any) -> _ObserverList:
     if found is None:
         found = _ObserverList()
         setattr(state, _STATE_KEY, found)
-    return found  # type: ignore[no-any-return]
+    return found  # type: ignore[no-any-return,unused-ignore]
 
 
 def add_error_observer(app: ASGIApp, observer: ErrorObserver) -> None:

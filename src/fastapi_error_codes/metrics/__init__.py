@@ -1,0 +1,43 @@
+"""Fleet-wide error monitoring: collector, stores, Prometheus, Sentry and the dashboard API."""
+
+from __future__ import annotations
+
+from .collector import ErrorMetricsCollector
+from .config import MetricsConfig, get_config_from_env
+from .dashboard import (
+    DashboardAPI,
+    ErrorCodeStatsResponse,
+    ErrorEventResponse,
+    MetricsSummaryResponse,
+    TopErrorResponse,
+)
+from .models import ErrorEvent, MetricsSnapshot, TimeBucket
+from .pii import DEFAULT_PII_PATTERNS, PiiMasker, mask_pii
+from .prometheus import PrometheusExporter
+from .sentry import SentryIntegration
+from .setup import setup_metrics
+from .stores import MemoryStore, MetricsStore
+from .stores.redis import RedisStore
+
+__all__ = [
+    "DEFAULT_PII_PATTERNS",
+    "DashboardAPI",
+    "ErrorCodeStatsResponse",
+    "ErrorEvent",
+    "ErrorEventResponse",
+    "ErrorMetricsCollector",
+    "MemoryStore",
+    "MetricsConfig",
+    "MetricsSnapshot",
+    "MetricsStore",
+    "MetricsSummaryResponse",
+    "PiiMasker",
+    "PrometheusExporter",
+    "RedisStore",
+    "SentryIntegration",
+    "TimeBucket",
+    "TopErrorResponse",
+    "get_config_from_env",
+    "mask_pii",
+    "setup_metrics",
+]

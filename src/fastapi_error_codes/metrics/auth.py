@@ -1,0 +1,30 @@
+"""Protection of the metrics and dashboard endpoints: a bearer token or any dependency."""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Callable
+
+from fastapi import HTTPException, Request
+
+__all__ = ["bearer_token_dependency"]
+
+
+def bearer_token_dependency(token: str) -> Callable[[Request], None]:
+    """Return a FastAPI dependency that demands ``Authorization: Bearer <token>``."""
+    expected = token.encode("utf-8")
+
+    def require_token(request: Request) -> None:
+        header = request.headers.get("authorization", "")
+        scheme, _, given = header.partition(" ")
+        ok = scheme.lower() == "bearer" and hmac.compare_digest(
+            given.strip().encode("utf-8"), expected
+        )
+        if not ok:
+            raise HTTPException(
+                status_code=401,
+                detail="missing or invalid bearer token",
+                headers={"WWW-Authenticate": 'Bearer realm="metrics"'},
+            )
+
+    return require_token

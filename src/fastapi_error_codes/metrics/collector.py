@@ -1,0 +1,351 @@
+"""ErrorMetricsCollector: the hot path (a local buffer) and the flush into a store.
+
+``record()`` runs inside the request: it increments a local counter keyed by (bucket, code,
+status) and appends the raw event to a bounded ring, under one short lock, with no I/O, no
+masking and no JSON. ``flush()`` (called by the background flusher, by reads and at shutdown)
+swaps the buffer out in O(1), builds one :class:`Batch` (masked, encoded, capped) and applies
+it to the store exactly once; a failed batch is kept and retried before any newer one.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import os
+import threading
+import time
+import uuid
+import weakref
+from collections import deque
+from typing import Any
+
+from .config import MetricsConfig
+from .flusher import Flusher
+from .models import OVERFLOW_CODE, Batch, ErrorEvent, FleetView, MetricsSnapshot, TimeBucket
+from .pii import PiiMasker
+from .stores import MetricsStore, create_store
+
+__all__ = ["CollectorStats", "ErrorMetricsCollector"]
+
+_log = logging.getLogger("fastapi_error_codes.metrics")
+
+# (event_id, time, code, name, status, message, detail, path, method)
+_RawEvent = tuple[str, float, int, str, int, str, Any, "str | None", "str | None"]
+
+_collectors: weakref.WeakSet[ErrorMetricsCollector] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for collector in list(_collectors):
+        collector._reset_after_fork()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+class CollectorStats:
+    """Health figures of this worker's collector (exported as series)."""
+
+    __slots__ = ("flush_failures", "flushes", "last_error", "last_flush_ok_s")
+
+    def __init__(self) -> None:
+        """Start with zero counts."""
+        self.flushes = 0
+        self.flush_failures = 0
+        self.last_flush_ok_s: float | None = None
+        self.last_error: str | None = None
+
+
+class ErrorMetricsCollector:
+    """Counts errors in a per-worker buffer and flushes them, pre-aggregated, into a store."""
+
+    def __init__(
+        self, config: MetricsConfig | None = None, store: MetricsStore | None = None
+    ) -> None:
+        """Collect per *config* into *store* (default: the store ``config`` selects)."""
+        self.config = config or MetricsConfig()
+        self.store: MetricsStore = store if store is not None else create_store(self.config)
+        self._width = self.config.bucket_width_s
+        self._max_cells = self.config.max_pending
+        self._ring_size = min(self.config.max_events, self.config.max_pending)
+        self._masker = PiiMasker(self.config.pii_patterns, max_length=self.config.max_text_length)
+        self._encoder = json.JSONEncoder(default=str, ensure_ascii=False, separators=(",", ":"))
+        self._flush_lock = threading.Lock()
+        self._closed = False
+        self._init_process_state()
+        if not self.config.enabled:
+            self.record = self._record_disabled  # type: ignore[method-assign]
+        _collectors.add(self)
+
+    # ------------------------------------------------------------------ process state
+    def _init_process_state(self) -> None:
+        """(Re)create everything that belongs to one process: buffer, ids, lock, flusher."""
+        self._lock = threading.Lock()
+        self._start_lock = threading.Lock()
+        self._counts: dict[tuple[int, int, int], int] = {}
+        self._names: dict[int, str] = {}
+        self._events: deque[_RawEvent] = deque(maxlen=self._ring_size)
+        self._folded = 0
+        self.worker_id = f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
+        self._id_prefix = uuid.uuid4().hex[:16]
+        self._ids = itertools.count(1)
+        self._seq = 0
+        self._pending: Batch | None = None
+        self._last_apply_s = 0.0
+        self.stats = CollectorStats()
+        self._flusher: Flusher | None = None
+        self._running = False
+
+    def _reset_after_fork(self) -> None:
+        """In a forked child: drop the parent's buffer and thread; this is a new worker."""
+        self._flush_lock = threading.Lock()
+        self._init_process_state()
+
+    def _start_flusher(self) -> None:
+        # A lock of its own: the flush lock may be held by a flush waiting on Redis.
+        with self._start_lock:
+            if self._running or self._closed:
+                return
+            self._flusher = Flusher(self, self.config.flush_interval_ms / 1000)
+            self._flusher.start()
+            self._running = True
+
+    def start(self) -> None:
+        """Start this process's background flusher (also started lazily by ``record``)."""
+        if self.config.enabled and not self._running:
+            self._start_flusher()
+
+    # ------------------------------------------------------------------ hot path
+    def record(
+        self,
+        error_code: int,
+        error_name: str,
+        status_code: int,
+        message: str,
+        detail: Any = None,
+        path: str | None = None,
+        method: str | None = None,
+    ) -> str:
+        """Count one error and keep its raw event; returns the event id. No I/O, one lock."""
+        if not self._running:
+            self._start_flusher()
+        now = time.time()
+        key = (int(now) // self._width, error_code, status_code)
+        event_id = f"{self._id_prefix}{next(self._ids):x}"
+        with self._lock:
+            counts = self._counts
+            n = counts.get(key)
+            if n is None:
+                n = 0
+                if len(counts) >= self._max_cells:
+                    key = (key[0], OVERFLOW_CODE, OVERFLOW_CODE)
+                    n = counts.get(key, 0)
+                    self._folded += 1
+                else:
+                    self._names[error_code] = error_name
+            counts[key] = n + 1
+            self._events.append(
+                (event_id, now, error_code, error_name, status_code, message, detail, path, method)
+            )
+        return event_id
+
+    def _record_disabled(
+        self,
+        error_code: int,
+        error_name: str,
+        status_code: int,
+        message: str,
+        detail: Any = None,
+        path: str | None = None,
+        method: str | None = None,
+    ) -> str:
+        return ""
+
+    # ------------------------------------------------------------------ flush
+    def _swap(self) -> tuple[dict[tuple[int, int, int], int], dict[int, str], list[_RawEvent], int]:
+        with self._lock:
+            counts, self._counts = self._counts, {}
+            names, self._names = self._names, {}
+            events = self._events
+            self._events = deque(maxlen=self._ring_size)
+            folded, self._folded = self._folded, 0
+        return counts, names, list(events), folded
+
+    @property
+    def buffered(self) -> int:
+        """Records counted locally and not yet in the store (buffer plus pending batch)."""
+        pending = sum(self._pending.counts.values()) if self._pending else 0
+        return pending + sum(self._counts.values())
+
+    def _encode_event(self, raw: _RawEvent) -> str:
+        event_id, ts, code, name, status, message, detail, path, method = raw
+        mask = self._masker.mask
+        data = {
+            "id": event_id,
+            "t": round(ts, 3),
+            "c": code,
+            "n": name,
+            "s": status,
+            "m": self._masker.mask_text(str(message)),
+            "d": mask(detail) if detail is not None else None,
+            "p": self._masker.mask_text(path) if path else path,
+            "mt": method,
+            "w": self.worker_id,
+        }
+        return self._encoder.encode(data)
+
+    def _build_batch(self) -> Batch | None:
+        counts, names, raw_events, folded = self._swap()
+        quiet = time.time() - self._last_apply_s < self.config.live_window_s / 3
+        if not counts and not raw_events and quiet:
+            return None
+        recorded = sum(counts.values())
+        kept = raw_events[-self.config.max_events :]
+        events: list[str] = []
+        encode_failures = 0
+        for raw in kept:
+            try:
+                events.append(self._encode_event(raw))
+            except Exception:
+                encode_failures += 1
+        width = self._width
+        self._seq += 1
+        return Batch(
+            worker_id=self.worker_id,
+            seq=self._seq,
+            counts={(b * width, c, s): n for (b, c, s), n in counts.items()},
+            names=names,
+            events=events,
+            events_dropped=max(0, recorded - len(kept)) + encode_failures,
+            series_folded=folded,
+            created_ms=int(time.time() * 1000),
+        )
+
+    def flush(self, timeout: float = 2.0) -> bool:
+        """Push the local buffer into the store now; False if the store could not take it.
+
+        A batch that failed is retried, unchanged, before any newer data is sent; records made
+        meanwhile wait in the buffer. Waits at most *timeout* for a concurrent flush.
+        """
+        if not self._flush_lock.acquire(timeout=max(timeout, 0)):
+            return False
+        try:
+            return self._flush_locked()
+        finally:
+            self._flush_lock.release()
+
+    def _flush_locked(self) -> bool:
+        for _ in range(2):  # the kept batch first, then what arrived meanwhile
+            had_pending = self._pending is not None
+            if self._pending is None:
+                self._pending = self._build_batch()
+            batch = self._pending
+            if batch is None:
+                return True
+            try:
+                self.store.apply(batch)
+            except Exception as exc:
+                self.stats.flush_failures += 1
+                if self.stats.last_error is None:
+                    _log.warning("fastapi_error_codes: flush to the metrics store failed: %r", exc)
+                self.stats.last_error = repr(exc)
+                return False
+            if self.stats.last_error is not None:
+                _log.warning("fastapi_error_codes: flushing to the metrics store works again")
+                self.stats.last_error = None
+            self._pending = None
+            self._last_apply_s = time.time()
+            self.stats.flushes += 1
+            self.stats.last_flush_ok_s = self._last_apply_s
+            if not had_pending:
+                return True
+        return True
+
+    def close(self, timeout: float = 5.0) -> bool:
+        """Stop the flusher and flush what is left (the final flush); idempotent."""
+        if self._closed:
+            return True
+        flusher = self._flusher
+        if flusher is not None:
+            flusher.stop(timeout)
+        deadline = time.monotonic() + timeout
+        ok = self.flush(timeout)
+        while not ok and time.monotonic() < deadline:
+            time.sleep(min(0.1, max(0.0, deadline - time.monotonic())))
+            ok = self.flush(max(0.0, deadline - time.monotonic()))
+        if not ok:
+            lost = self.buffered
+            if lost:
+                _log.error(
+                    "fastapi_error_codes: final flush failed; %d errors of this worker are lost",
+                    lost,
+                )
+        self._closed = True
+        self._running = True  # record() must not restart a flusher after close
+        return ok
+
+    # ------------------------------------------------------------------ reads
+    def read(self, window_s: int = 3600, flush_timeout: float = 1.0) -> FleetView:
+        """Flush this worker's buffer (bounded wait), then read the fleet from the store."""
+        if not self._closed:
+            self.flush(flush_timeout)
+        return self.store.read(window_s)
+
+    def get_snapshot(self) -> MetricsSnapshot:
+        """Fleet totals, per-code counts, the last hour's buckets and recent events."""
+        view = self.read()
+        width = self._width
+        buckets = []
+        for start in sorted(view.buckets):
+            by_code: dict[int, int] = {}
+            by_status: dict[int, int] = {}
+            for (code, status), n in view.buckets[start].items():
+                by_code[code] = by_code.get(code, 0) + n
+                by_status[status] = by_status.get(status, 0) + n
+            buckets.append(
+                TimeBucket(
+                    start=_utc(start),
+                    duration_s=width,
+                    error_counts=by_code,
+                    status_counts=by_status,
+                )
+            )
+        return MetricsSnapshot(
+            total_errors=view.total,
+            error_counts=view.by_code(),
+            recent_events=self.get_recent_events(100, flush=False),
+            bucket_count=len(buckets),
+            status_counts=view.by_status(),
+            error_names=view.names,
+            buckets=buckets,
+            dropped=view.dropped,
+            events_dropped=view.events_dropped,
+            series_folded=view.series_folded,
+            workers=view.workers,
+        )
+
+    def get_error_counts_by_code(self) -> dict[int, int]:
+        """Fleet totals per error code."""
+        return self.read(window_s=0).by_code()
+
+    def get_recent_events(
+        self, limit: int = 100, error_code: int | None = None, *, flush: bool = True
+    ) -> list[ErrorEvent]:
+        """The newest events of the fleet (masked), newest first."""
+        if flush and not self._closed:
+            self.flush(1.0)
+        return [ErrorEvent.from_wire(e) for e in self.store.recent_events(limit, error_code)]
+
+    def clear(self) -> None:
+        """Drop the local buffer and everything in the store's namespace."""
+        with self._flush_lock:
+            self._swap()
+            self._pending = None
+            self.store.clear()
+
+
+def _utc(start_s: int) -> Any:
+    from datetime import datetime, timezone
+
+    return datetime.fromtimestamp(start_s, timezone.utc)

@@ -1,0 +1,221 @@
+"""MetricsConfig: the frozen, validated configuration of the monitoring part, and its presets."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, get_type_hints
+
+__all__ = ["REDIS_URL_SCHEMES", "MetricsConfig", "get_config_from_env"]
+
+#: URL schemes accepted for ``redis_url``; the scheme selects standalone, Cluster or Sentinel.
+REDIS_URL_SCHEMES = (
+    "redis",
+    "rediss",
+    "unix",
+    "redis+cluster",
+    "rediss+cluster",
+    "redis+sentinel",
+    "rediss+sentinel",
+)
+
+_NAMESPACE_RE = re.compile(r"^[A-Za-z0-9_.:\-]{1,64}$")
+_ENV_PREFIX = "FEC_"
+
+
+def _positive(name: str, value: object, *, minimum: float = 1) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < minimum:
+        raise ValueError(f"MetricsConfig.{name} must be a number >= {minimum}, got {value!r}")
+
+
+@dataclass(frozen=True)
+class MetricsConfig:
+    """Configuration of error metrics: collection, fleet store, exporters and endpoints."""
+
+    # --- the spec's fields ---
+    enabled: bool = True
+    collection_interval_ms: int = 60000
+    max_events: int = 10000
+    prometheus_enabled: bool = True
+    sentry_enabled: bool = False
+    sentry_dsn: str | None = None
+    dashboard_enabled: bool = True
+    pii_patterns: Sequence[str] = field(default_factory=list)
+    # --- the fleet ---
+    redis_url: str | None = None
+    namespace: str = "fastapi_errors"
+    flush_interval_ms: int = 1000
+    retention_s: int = 86400
+    max_series: int = 1000
+    max_text_length: int = 1024
+    max_pending: int = 10000
+    redis_timeout_ms: int = 1000
+    # --- endpoints ---
+    metrics_path: str = "/metrics"
+    dashboard_prefix: str = "/api/metrics"
+    auth_token: str | None = None
+    # --- Sentry policy ---
+    sentry_capture_4xx: bool = False
+    sentry_environment: str | None = None
+
+    def __post_init__(self) -> None:
+        """Validate every field; bad values raise ``ValueError`` naming what is allowed."""
+        for name in (
+            "enabled",
+            "prometheus_enabled",
+            "sentry_enabled",
+            "dashboard_enabled",
+            "sentry_capture_4xx",
+        ):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"MetricsConfig.{name} must be True or False")
+        _positive("collection_interval_ms", self.collection_interval_ms, minimum=1000)
+        if self.collection_interval_ms % 1000:
+            raise ValueError(
+                "MetricsConfig.collection_interval_ms must be a whole number of seconds "
+                f"(a multiple of 1000), got {self.collection_interval_ms!r}"
+            )
+        _positive("max_events", self.max_events)
+        _positive("flush_interval_ms", self.flush_interval_ms, minimum=10)
+        _positive("retention_s", self.retention_s, minimum=60)
+        if self.retention_s * 1000 < self.collection_interval_ms:
+            raise ValueError("MetricsConfig.retention_s must cover at least one bucket")
+        _positive("max_series", self.max_series)
+        _positive("max_text_length", self.max_text_length, minimum=16)
+        _positive("max_pending", self.max_pending, minimum=100)
+        _positive("redis_timeout_ms", self.redis_timeout_ms, minimum=10)
+        if isinstance(self.pii_patterns, str) or not all(
+            isinstance(p, str) and p for p in self.pii_patterns
+        ):
+            raise ValueError("MetricsConfig.pii_patterns must be a list of non-empty strings")
+        object.__setattr__(self, "pii_patterns", list(self.pii_patterns))
+        if "{" in self.namespace or "}" in self.namespace:
+            raise ValueError(
+                f"MetricsConfig.namespace {self.namespace!r} must not contain braces: the "
+                "library wraps it in a Redis Cluster hash tag itself"
+            )
+        if not _NAMESPACE_RE.match(self.namespace):
+            raise ValueError(
+                f"MetricsConfig.namespace {self.namespace!r} is not allowed: use 1-64 of "
+                "letters, digits and _ . : -"
+            )
+        if self.redis_url is not None:
+            scheme = self.redis_url.split("://", 1)[0] if "://" in self.redis_url else ""
+            if scheme not in REDIS_URL_SCHEMES:
+                raise ValueError(
+                    f"MetricsConfig.redis_url has scheme {scheme!r}; allowed: "
+                    + ", ".join(f"{s}://" for s in REDIS_URL_SCHEMES)
+                )
+        for name in ("metrics_path", "dashboard_prefix"):
+            value = getattr(self, name)
+            if not isinstance(value, str) or not value.startswith("/") or value.endswith("/"):
+                raise ValueError(
+                    f"MetricsConfig.{name} must start with '/' and not end with one, got {value!r}"
+                )
+        if self.auth_token is not None and len(self.auth_token) < 16:
+            raise ValueError("MetricsConfig.auth_token must be at least 16 characters long")
+
+    @property
+    def bucket_width_s(self) -> int:
+        """Width of one time bucket in seconds (``collection_interval_ms`` / 1000)."""
+        return self.collection_interval_ms // 1000
+
+    @property
+    def live_window_s(self) -> float:
+        """A worker whose last flush is younger than this counts as live."""
+        return max(10.0, 5 * self.flush_interval_ms / 1000)
+
+    def replace(self, **changes: Any) -> MetricsConfig:
+        """Return a copy with *changes* applied (validated again)."""
+        return dataclasses.replace(self, **changes)
+
+    @classmethod
+    def development(cls, **overrides: Any) -> MetricsConfig:
+        """Local development: in-process store, fast flushes, dashboard on, Sentry off."""
+        base: dict[str, Any] = {"flush_interval_ms": 500, "max_events": 1000}
+        return cls(**{**base, **overrides})
+
+    @classmethod
+    def production(cls, **overrides: Any) -> MetricsConfig:
+        """Production: everything on; pass ``redis_url`` for fleet totals, ``auth_token``."""
+        base: dict[str, Any] = {"max_events": 10000, "flush_interval_ms": 1000}
+        return cls(**{**base, **overrides})
+
+    @classmethod
+    def testing(cls, **overrides: Any) -> MetricsConfig:
+        """Tests: small bounds, fast flushes, no Sentry."""
+        base: dict[str, Any] = {
+            "flush_interval_ms": 50,
+            "max_events": 500,
+            "sentry_enabled": False,
+        }
+        return cls(**{**base, **overrides})
+
+    @classmethod
+    def disabled(cls) -> MetricsConfig:
+        """Everything off: no collection, no endpoints, no per-request cost."""
+        return cls(
+            enabled=False,
+            prometheus_enabled=False,
+            sentry_enabled=False,
+            dashboard_enabled=False,
+        )
+
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+def _parse_bool(text: str) -> bool:
+    low = text.strip().lower()
+    if low in _TRUE:
+        return True
+    if low in _FALSE:
+        return False
+    raise ValueError(f"expected one of {sorted(_TRUE | _FALSE)}")
+
+
+def _parse_optional_str(text: str) -> str | None:
+    return text or None
+
+
+def _parse_list(text: str) -> list[str]:
+    return [p.strip() for p in text.split(",") if p.strip()]
+
+
+def _parser_for(annotation: Any) -> Callable[[str], Any]:
+    text = str(annotation)
+    if text == "bool" or annotation is bool:
+        return _parse_bool
+    if text == "int" or annotation is int:
+        return int
+    if "None" in text and "str" in text:
+        return _parse_optional_str
+    if "Sequence" in text or "list" in text.lower():
+        return _parse_list
+    return str
+
+
+def get_config_from_env(
+    environ: Mapping[str, str] | None = None, prefix: str = _ENV_PREFIX
+) -> MetricsConfig:
+    """Build a MetricsConfig from ``FEC_<FIELD>`` variables; bad values name the variable."""
+    env = os.environ if environ is None else environ
+    hints = get_type_hints(MetricsConfig)
+    values: dict[str, Any] = {}
+    for f in dataclasses.fields(MetricsConfig):
+        var = prefix + f.name.upper()
+        if var not in env:
+            continue
+        try:
+            values[f.name] = _parser_for(hints[f.name])(env[var])
+        except ValueError as exc:
+            raise ValueError(f"{var}={env[var]!r} is not valid: {exc}") from None
+    try:
+        return MetricsConfig(**values)
+    except ValueError as exc:
+        names = ", ".join(prefix + k.upper() for k in values)
+        raise ValueError(f"{exc} (from environment variables: {names or 'none'})") from None

@@ -1,0 +1,163 @@
+"""setup_metrics: wire collector, exporter, Sentry and dashboard into a FastAPI app, once."""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import weakref
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
+
+from .._observers import HandledError, add_error_observer
+from .auth import bearer_token_dependency
+from .collector import ErrorMetricsCollector
+from .config import MetricsConfig
+
+__all__ = ["setup_metrics"]
+
+_log = logging.getLogger("fastapi_error_codes.metrics")
+_STATE_KEY = "fastapi_error_codes_metrics"
+
+
+def _close_at_exit(ref: weakref.ReferenceType[ErrorMetricsCollector]) -> None:
+    collector = ref()
+    if collector is not None:
+        collector.close(timeout=2.0)
+
+
+def _auth_dependencies(
+    config: MetricsConfig, auth_dependency: Callable[..., Any] | None
+) -> list[Any]:
+    deps: list[Any] = []
+    if config.auth_token:
+        deps.append(Depends(bearer_token_dependency(config.auth_token)))
+    if auth_dependency is not None:
+        deps.append(Depends(auth_dependency))
+    return deps
+
+
+def _wrap_lifespan(
+    app: FastAPI, on_startup: Callable[[], None], on_shutdown: Callable[[], None]
+) -> None:
+    """Run *on_startup*/*on_shutdown* around the app's own lifespan (works on Starlette 1.x)."""
+    original = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(app_: Any) -> AsyncIterator[Any]:
+        on_startup()
+        try:
+            async with original(app_) as state:
+                yield state
+        finally:
+            # The final flush belongs here: a UvicornWorker that gets SIGTERM runs the
+            # lifespan shutdown and then dies by the signal, skipping atexit.
+            await run_in_threadpool(on_shutdown)
+
+    app.router.lifespan_context = lifespan
+
+
+def setup_metrics(
+    app: FastAPI,
+    config: MetricsConfig | None = None,
+    *,
+    auth_dependency: Callable[..., Any] | None = None,
+) -> dict[str, Any]:
+    """Install error metrics on *app*; returns (and keeps on app.state) the components.
+
+    Keys: ``collector``, ``exporter`` (None if Prometheus is off), ``sentry``, ``dashboard``
+    (None if off). Calling it again returns the same components: nothing is counted twice.
+    """
+    existing: Mapping[str, Any] | None = getattr(app.state, _STATE_KEY, None)
+    if existing is not None:
+        return dict(existing)
+    config = config or MetricsConfig()
+    from .sentry import SentryIntegration
+
+    sentry = SentryIntegration(config)
+    collector = ErrorMetricsCollector(config)
+    components: dict[str, Any] = {
+        "collector": collector,
+        "exporter": None,
+        "sentry": sentry,
+        "dashboard": None,
+    }
+    setattr(app.state, _STATE_KEY, components)
+    for name, component in components.items():
+        setattr(app.state, f"metrics_{name}", component)
+    if not config.enabled:
+        return dict(components)
+
+    if getattr(app.state, "fastapi_error_codes_config", None) is None:
+        # Every error is counted where the handlers answer it: install them if the app has not.
+        from ..handlers import setup_exception_handler
+
+        setup_exception_handler(app)
+
+    record = collector.record
+
+    def record_error(request: Request, error: HandledError) -> None:
+        route = request.scope.get("route")
+        record(
+            error.error_code,
+            error.error_name,
+            error.status_code,
+            error.message,
+            error.detail,
+            getattr(route, "path", None),
+            request.scope.get("method"),
+        )
+
+    add_error_observer(app, record_error)
+    if sentry.enabled:
+        add_error_observer(app, sentry.observe)
+
+    deps = _auth_dependencies(config, auth_dependency)
+    if config.prometheus_enabled:
+        from .prometheus import PrometheusExporter
+
+        exporter = PrometheusExporter(collector)
+        components["exporter"] = app.state.metrics_exporter = exporter
+
+        async def metrics(request: Request) -> Response:
+            body, content_type = await run_in_threadpool(
+                exporter.render, request.headers.get("accept")
+            )
+            return Response(content=body, media_type=content_type)
+
+        app.add_api_route(
+            config.metrics_path,
+            metrics,
+            methods=["GET"],
+            include_in_schema=False,
+            dependencies=deps,
+            name="fastapi_error_codes_metrics",
+        )
+    if config.dashboard_enabled:
+        from .dashboard import DashboardAPI
+
+        dashboard = DashboardAPI(collector, prefix=config.dashboard_prefix, dependencies=deps)
+        components["dashboard"] = app.state.metrics_dashboard = dashboard
+        app.include_router(dashboard.router)
+    if not deps and config.redis_url and (config.prometheus_enabled or config.dashboard_enabled):
+        _log.warning(
+            "fastapi_error_codes: %s and %s are not protected; set MetricsConfig.auth_token",
+            config.metrics_path,
+            config.dashboard_prefix,
+        )
+
+    def startup() -> None:
+        collector.start()
+        sentry.initialize()
+
+    def shutdown() -> None:
+        collector.close()
+        sentry.flush(timeout=2.0)
+
+    _wrap_lifespan(app, startup, shutdown)
+    atexit.register(_close_at_exit, weakref.ref(collector))
+    return dict(components)

@@ -1,0 +1,121 @@
+"""The in-process store: one worker, tests and local development. Same semantics as Redis."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections import deque
+from typing import Any
+
+from ..config import MetricsConfig
+from ..models import OVERFLOW_CODE, Batch, FleetView, SeriesKey
+
+__all__ = ["MemoryStore"]
+
+_OVERFLOW: SeriesKey = (OVERFLOW_CODE, OVERFLOW_CODE)
+
+
+class MemoryStore:
+    """Keeps fleet state in this process; applies batches exactly once like the Redis store."""
+
+    def __init__(self, config: MetricsConfig | None = None) -> None:
+        """Create an empty store bounded by *config* (series cap, events, retention)."""
+        self._config = config or MetricsConfig()
+        self._lock = threading.Lock()
+        self._created_s = time.time()
+        self._totals: dict[SeriesKey, int] = {}
+        self._names: dict[int, str] = {}
+        self._buckets: dict[int, dict[SeriesKey, int]] = {}
+        self._events: deque[str] = deque(maxlen=self._config.max_events)
+        self._seq: dict[str, int] = {}
+        self._workers: dict[str, float] = {}
+        self._meta = {"dropped": 0, "events_dropped": 0, "series_folded": 0}
+
+    def apply(self, batch: Batch) -> bool:
+        """Apply *batch* once; a batch whose seq this worker already applied is ignored."""
+        now = time.time()
+        retention = self._config.retention_s
+        width = self._config.bucket_width_s
+        with self._lock:
+            self._workers[batch.worker_id] = now
+            if batch.seq <= self._seq.get(batch.worker_id, 0):
+                return False
+            self._seq[batch.worker_id] = batch.seq
+            folded = batch.series_folded
+            real = len(self._totals) - (1 if _OVERFLOW in self._totals else 0)
+            for (bucket, code, status), delta in batch.counts.items():
+                key: SeriesKey = (code, status)
+                if key not in self._totals and key != _OVERFLOW:
+                    if real >= self._config.max_series:
+                        key = _OVERFLOW
+                        folded += delta
+                    else:
+                        real += 1
+                self._totals[key] = self._totals.get(key, 0) + delta
+                if bucket and bucket + width + retention > now:
+                    cell = self._buckets.setdefault(bucket, {})
+                    cell[key] = cell.get(key, 0) + delta
+            self._names.update(batch.names)
+            self._events.extend(batch.events)
+            self._meta["dropped"] += batch.dropped
+            self._meta["events_dropped"] += batch.events_dropped
+            self._meta["series_folded"] += folded
+            self._evict(now)
+        return True
+
+    def _evict(self, now: float) -> None:
+        horizon = now - self._config.retention_s - self._config.bucket_width_s
+        for start in [b for b in self._buckets if b < horizon]:
+            del self._buckets[start]
+        forget = now - max(self._config.retention_s, 86400)
+        for worker in [w for w, seen in self._workers.items() if seen < forget]:
+            del self._workers[worker]
+            self._seq.pop(worker, None)
+
+    def read(self, window_s: int = 0) -> FleetView:
+        """Return a copy of fleet state, with the buckets of the last *window_s* seconds."""
+        now = time.time()
+        live = now - self._config.live_window_s
+        since = now - window_s - self._config.bucket_width_s if window_s else now + 1
+        with self._lock:
+            seen = [t for t in self._workers.values() if t >= live]
+            return FleetView(
+                totals=dict(self._totals),
+                names=dict(self._names),
+                buckets={b: dict(c) for b, c in self._buckets.items() if b > since},
+                dropped=self._meta["dropped"],
+                events_dropped=self._meta["events_dropped"],
+                series_folded=self._meta["series_folded"],
+                workers=len(seen),
+                oldest_flush_age_s=(now - min(seen)) if seen else None,
+                created_s=self._created_s,
+            )
+
+    def recent_events(self, limit: int, error_code: int | None = None) -> list[dict[str, Any]]:
+        """Return up to *limit* newest events, newest first."""
+        out: list[dict[str, Any]] = []
+        with self._lock:
+            raw = list(self._events)
+        for text in reversed(raw):
+            event = json.loads(text)
+            if error_code is None or event.get("c") == error_code:
+                out.append(event)
+                if len(out) >= limit:
+                    break
+        return out
+
+    def clear(self) -> None:
+        """Forget every count, name, event and worker."""
+        with self._lock:
+            self._totals.clear()
+            self._names.clear()
+            self._buckets.clear()
+            self._events.clear()
+            self._seq.clear()
+            self._workers.clear()
+            self._meta = dict.fromkeys(self._meta, 0)
+            self._created_s = time.time()
+
+    def close(self) -> None:
+        """Nothing to release."""

@@ -1,0 +1,101 @@
+"""Faults against private redis-server processes: lost replies, outages, restarts."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+
+import pytest
+
+from fastapi_error_codes.metrics import ErrorMetricsCollector, MetricsConfig, RedisStore
+from tests._proxy import ReplyDroppingProxy
+from tests._servers import RedisServer
+
+pytestmark = pytest.mark.redis
+
+
+@pytest.fixture
+def server() -> Iterator[RedisServer]:
+    # AOF on, so that a restart keeps what was counted before the outage
+    srv = RedisServer("--appendonly", "yes", "--appendfsync", "always").start()
+    yield srv
+    srv.close()
+
+
+def test_lost_reply_is_retried_without_double_counting(server: RedisServer) -> None:
+    proxy = ReplyDroppingProxy(server.port)
+    config = MetricsConfig.testing(
+        redis_url=f"redis://127.0.0.1:{proxy.port}/0", flush_interval_ms=60_000
+    )
+    collector = ErrorMetricsCollector(config)
+    try:
+        collector.record(301, "A", 404, "warm-up")  # loads the script first
+        assert collector.flush()
+        for _ in range(10):
+            collector.record(301, "A", 404, "x")
+        proxy.drop_next_reply()
+        assert not collector.flush()  # Redis ran the script; the reply never arrived
+        assert proxy.dropped == 1
+        assert collector.flush()  # the same batch again: refused by the seq check
+        direct = RedisStore(config.replace(redis_url=server.url))
+        assert direct.read().totals == {(301, 404): 11}
+        direct.close()
+    finally:
+        collector.close(timeout=1)
+        proxy.close()
+
+
+def test_outage_then_restart_keeps_totals_exact(server: RedisServer) -> None:
+    config = MetricsConfig.testing(
+        redis_url=server.url, flush_interval_ms=50, redis_timeout_ms=200, max_events=100
+    )
+    collector = ErrorMetricsCollector(config)
+    try:
+        slowest: list[float] = []
+
+        def record_many(n: int) -> None:
+            worst = 0.0
+            for i in range(n):
+                t0 = time.perf_counter()
+                collector.record(300 + i % 3, "E", 500, "during outage")
+                worst = max(worst, time.perf_counter() - t0)
+            slowest.append(worst)
+
+        record_many(300)
+        assert collector.flush()
+        server.stop()
+        threads = [threading.Thread(target=record_many, args=(500,)) for _ in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        time.sleep(0.3)  # several failed flushes while Redis is down
+        assert collector.stats.flush_failures >= 1
+        assert not collector.flush(timeout=1)
+        server.start()
+        deadline = time.monotonic() + 10
+        while not collector.flush() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        view = collector.read()
+        expected = Counter(300 + i % 3 for n in (300, 500, 500) for i in range(n))
+        assert view.total == 1300  # nothing lost, nothing doubled
+        assert view.by_code() == dict(expected)
+        assert view.dropped == 0
+        # the hot path never waited on Redis (generous: a shared 2-core machine)
+        assert max(slowest) < 0.1
+    finally:
+        collector.close(timeout=2)
+
+
+def test_final_flush_waits_for_a_short_outage(server: RedisServer) -> None:
+    config = MetricsConfig.testing(redis_url=server.url, flush_interval_ms=60_000)
+    collector = ErrorMetricsCollector(config)
+    collector.record(301, "A", 404, "x")
+    server.stop()
+    threading.Timer(0.5, server.start).start()
+    assert collector.close(timeout=5)
+    store = RedisStore(config)
+    assert store.read().total == 1
+    store.close()

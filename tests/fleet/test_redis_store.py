@@ -1,0 +1,201 @@
+"""RedisStore against a real Redis: key layout, exactness, idempotency, NOSCRIPT, bounds."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+import redis
+
+from fastapi_error_codes.metrics import ErrorMetricsCollector, MetricsConfig, RedisStore
+from fastapi_error_codes.metrics.models import OVERFLOW_CODE, Batch
+
+pytestmark = pytest.mark.redis
+
+
+@pytest.fixture
+def client(redis_url: str) -> Iterator[redis.Redis]:
+    c = redis.Redis.from_url(redis_url)
+    yield c
+    c.close()
+
+
+@pytest.fixture
+def collectors() -> Iterator[list[ErrorMetricsCollector]]:
+    made: list[ErrorMetricsCollector] = []
+    yield made
+    for collector in made:
+        collector.close(timeout=1)
+
+
+def _batch(seq: int, worker: str = "w1", **kw: Any) -> Batch:
+    bucket = int(time.time()) - int(time.time()) % 60
+    base: dict[str, Any] = {
+        "worker_id": worker,
+        "seq": seq,
+        "counts": {(bucket, 301, 404): 3, (bucket, 500, 500): 1},
+        "names": {301: "UserNotFound", 500: "InternalError"},
+        "events": ['{"id":"e1","t":1.0,"c":301,"n":"UserNotFound","s":404,"m":"x"}'],
+    }
+    base.update(kw)
+    return Batch(**base)
+
+
+def test_key_layout_shares_the_namespace_hash_tag(
+    make_config: Callable[..., MetricsConfig], client: redis.Redis, redis_namespace: str
+) -> None:
+    store = RedisStore(make_config())
+    assert store.apply(_batch(1))
+    keys = sorted(k.decode() for k in client.scan_iter(match="{" + redis_namespace + "}:*"))
+    tag = "{" + redis_namespace + "}"
+    bucket = int(time.time()) - int(time.time()) % 60
+    assert keys == sorted(
+        [
+            f"{tag}:bucket:{bucket}",
+            f"{tag}:events",
+            f"{tag}:meta",
+            f"{tag}:names",
+            f"{tag}:seq",
+            f"{tag}:totals",
+            f"{tag}:workers",
+        ]
+    )
+    assert client.type(f"{tag}:totals") == b"hash"
+    assert client.type(f"{tag}:events") == b"stream"
+    assert client.type(f"{tag}:workers") == b"zset"
+    assert client.hgetall(f"{tag}:totals") == {b"301:404": b"3", b"500:500": b"1"}
+    assert client.hget(f"{tag}:seq", "w1") == b"1"
+    assert client.hget(f"{tag}:meta", "schema") == b"1"
+    ttl = client.ttl(f"{tag}:bucket:{bucket}")
+    assert 0 < ttl <= 86400 + 60  # bucket hashes expire after the retention
+
+
+def test_same_batch_applied_twice_counts_once(make_config: Callable[..., MetricsConfig]) -> None:
+    store = RedisStore(make_config())
+    batch = _batch(1)
+    assert store.apply(batch) is True
+    assert store.apply(batch) is False
+    assert store.apply(_batch(1, counts={})) is False  # any batch with an old seq is refused
+    assert store.read().totals == {(301, 404): 3, (500, 500): 1}
+    assert store.apply(_batch(2))
+    assert store.read().totals == {(301, 404): 6, (500, 500): 2}
+
+
+def test_exact_fleet_totals_from_many_threads_and_workers(
+    make_config: Callable[..., MetricsConfig], collectors: list[ErrorMetricsCollector]
+) -> None:
+    config = make_config(flush_interval_ms=20)
+    workers = [ErrorMetricsCollector(config) for _ in range(3)]
+    collectors.extend(workers)
+    per_thread = 3000
+
+    def work(i: int) -> None:
+        collector = workers[i % 3]
+        for n in range(per_thread):
+            code = 300 + (i + n) % 5
+            collector.record(code, f"E{code}", 400 + code % 3, "msg")
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for w in workers:
+        assert w.flush()
+    view = workers[0].read()
+    assert view.total == 6 * per_thread
+    assert view.by_code() == {c: 6 * per_thread // 5 for c in range(300, 305)}
+    assert view.workers == 3
+
+
+def test_script_flush_between_flushes(
+    make_config: Callable[..., MetricsConfig], client: redis.Redis
+) -> None:
+    store = RedisStore(make_config())
+    assert store.apply(_batch(1))
+    client.script_flush()
+    assert store.apply(_batch(2))  # NOSCRIPT -> reloaded, applied once
+    assert store.read().totals == {(301, 404): 6, (500, 500): 2}
+
+
+def test_stream_stays_near_its_cap(
+    make_config: Callable[..., MetricsConfig], client: redis.Redis, redis_namespace: str
+) -> None:
+    store = RedisStore(make_config(max_events=200))
+    event = '{"id":"e","t":1.0,"c":301,"n":"A","s":404,"m":"x"}'
+    for seq in range(1, 21):
+        store.apply(_batch(seq, events=[event] * 100))
+    length = client.xlen("{" + redis_namespace + "}:events")
+    # MAXLEN ~ trims whole macro nodes (100 entries by default): near the cap, never far past
+    assert 200 <= length <= 200 + 100
+    assert len(store.recent_events(1000)) == length
+
+
+def test_series_cap_holds_inside_the_script_across_workers(
+    make_config: Callable[..., MetricsConfig],
+) -> None:
+    store = RedisStore(make_config(max_series=10))
+    bucket = int(time.time()) - int(time.time()) % 60
+    for w in range(4):  # four workers, each with 5 distinct new series
+        counts = {(bucket, 100 * w + i, 400): 2 for i in range(5)}
+        store.apply(_batch(1, worker=f"w{w}", counts=counts, names={}))
+    view = store.read(window_s=60)
+    assert view.total == 40
+    assert len(view.totals) == 11  # the cap + the overflow series
+    assert view.totals[(OVERFLOW_CODE, OVERFLOW_CODE)] == 20
+    assert view.series_folded == 20
+    assert sum(view.buckets[bucket].values()) == 40
+
+
+def test_read_cost_does_not_grow_with_worker_churn(
+    make_config: Callable[..., MetricsConfig], client: redis.Redis, redis_namespace: str
+) -> None:
+    store = RedisStore(make_config())
+    for w in range(200):
+        store.apply(_batch(1, worker=f"w{w}"))
+    view = store.read()
+    assert view.workers == 200
+    assert view.total == 200 * 4
+    # workers not seen for a day are forgotten, with their idempotency seq
+    tag = "{" + redis_namespace + "}"
+    client.zadd(f"{tag}:workers", {"ancient": 1})
+    client.hset(f"{tag}:seq", "ancient", 7)
+    store.apply(_batch(2, worker="w0"))
+    assert client.zscore(f"{tag}:workers", "ancient") is None
+    assert client.hget(f"{tag}:seq", "ancient") is None
+
+
+def test_old_buckets_count_in_totals_only(
+    make_config: Callable[..., MetricsConfig], client: redis.Redis, redis_namespace: str
+) -> None:
+    store = RedisStore(make_config(retention_s=120))
+    old = int(time.time()) - 3600
+    old -= old % 60
+    store.apply(_batch(1, counts={(old, 301, 404): 5, (0, 302, 404): 1}))
+    assert store.read().totals == {(301, 404): 5, (302, 404): 1}
+    assert not client.exists("{" + redis_namespace + "}:bucket:" + str(old))
+
+
+def test_clear_deletes_only_the_namespace(
+    make_config: Callable[..., MetricsConfig], client: redis.Redis, redis_namespace: str
+) -> None:
+    client.set("fect-unrelated-" + redis_namespace, "keep")
+    try:
+        store = RedisStore(make_config())
+        store.apply(_batch(1))
+        store.clear()
+        assert list(client.scan_iter(match="{" + redis_namespace + "}:*")) == []
+        assert client.get("fect-unrelated-" + redis_namespace) == b"keep"
+    finally:
+        client.delete("fect-unrelated-" + redis_namespace)
+
+
+def test_timeouts_and_retry_are_explicit(make_config: Callable[..., MetricsConfig]) -> None:
+    store = RedisStore(make_config(redis_timeout_ms=250))
+    kwargs = store.client.connection_pool.connection_kwargs
+    assert kwargs["socket_timeout"] == 0.25
+    assert kwargs["socket_connect_timeout"] == 0.25
+    assert kwargs["retry"].get_retries() == 0

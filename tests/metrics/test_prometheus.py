@@ -1,0 +1,99 @@
+"""PrometheusExporter: the spec's series, parsed back with prometheus_client's own parser."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from prometheus_client.openmetrics.parser import (
+    text_string_to_metric_families as parse_openmetrics,
+)
+from prometheus_client.parser import text_string_to_metric_families
+
+from fastapi_error_codes.metrics import ErrorMetricsCollector, MetricsConfig, PrometheusExporter
+
+
+@pytest.fixture
+def collector() -> Iterator[ErrorMetricsCollector]:
+    c = ErrorMetricsCollector(MetricsConfig.testing(flush_interval_ms=60_000))
+    yield c
+    c.close(timeout=1)
+
+
+def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    out = {}
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            out[(s.name, tuple(sorted(s.labels.items())))] = s.value
+    return out
+
+
+def test_spec_series_with_exact_values(collector: ErrorMetricsCollector) -> None:
+    for _ in range(10):
+        collector.record(301, "UserNotFound", 404, "x")
+    for _ in range(5):
+        collector.record(500, "InternalError", 500, "x")
+    collector.record(422, "ValidationFailed", 422, "x")
+    text = PrometheusExporter(collector).generate_metrics()
+    assert "# TYPE fastapi_errors_total counter" in text
+    assert "# TYPE fastapi_errors_by_code gauge" in text
+    samples = _samples(text)
+    assert samples[("fastapi_errors_total", ())] == 16
+    assert samples[
+        (
+            "fastapi_errors_by_code",
+            (("error_code", "301"), ("error_name", "UserNotFound"), ("status_code", "404")),
+        )
+    ] == 10
+    assert samples[
+        (
+            "fastapi_errors_by_code",
+            (("error_code", "500"), ("error_name", "InternalError"), ("status_code", "500")),
+        )
+    ] == 5
+    assert samples[("fastapi_errors_by_status", (("status_code", "404"),))] == 10
+    assert samples[("fastapi_errors_by_status", (("status_code", "422"),))] == 1
+    assert samples[("fastapi_errors_dropped_total", ())] == 0
+    assert samples[("fastapi_errors_workers", ())] == 1
+    assert samples[("fastapi_errors_worker_buffered", ())] == 0
+    assert ("fastapi_errors_flush_age_seconds", ()) in samples
+
+
+def test_openmetrics_when_the_scraper_asks(collector: ErrorMetricsCollector) -> None:
+    collector.record(301, "UserNotFound", 404, "x")
+    body, content_type = PrometheusExporter(collector).render(
+        "application/openmetrics-text; version=1.0.0"
+    )
+    assert content_type.startswith("application/openmetrics-text")
+    families = {f.name: f for f in parse_openmetrics(body.decode())}
+    total = families["fastapi_errors"]
+    assert total.type == "counter"
+    values = {s.name: s.value for s in total.samples}
+    assert values["fastapi_errors_total"] == 1
+    assert "fastapi_errors_created" in values  # reset detection for rate()
+    body, content_type = PrometheusExporter(collector).render("text/plain")
+    assert content_type.startswith("text/plain; version=0.0.4")
+
+
+def test_hostile_names_are_escaped_and_cut(collector: ErrorMetricsCollector) -> None:
+    name = 'Bad"Name\\with\nnewline ü ' + "x" * 10_000
+    collector.record(301, name, 404, "x")
+    text = PrometheusExporter(collector).generate_metrics()
+    samples = _samples(text)
+    (labels,) = [k[1] for k in samples if k[0] == "fastapi_errors_by_code"]
+    got = dict(labels)["error_name"]
+    assert got == name[: collector.config.max_text_length]
+
+
+def test_overflow_series_is_labelled_other() -> None:
+    collector = ErrorMetricsCollector(MetricsConfig.testing(max_series=2, flush_interval_ms=60_000))
+    try:
+        for code in (1, 2, 3, 4):
+            collector.record(code, f"E{code}", 400, "x")
+        samples = _samples(PrometheusExporter(collector).generate_metrics())
+        other = (("error_code", "other"), ("error_name", "other"), ("status_code", "other"))
+        assert samples[("fastapi_errors_by_code", other)] == 2
+        assert samples[("fastapi_errors_series_folded_total", ())] == 2
+        assert samples[("fastapi_errors_total", ())] == 4
+    finally:
+        collector.close(timeout=1)
