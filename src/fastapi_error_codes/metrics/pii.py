@@ -1,0 +1,462 @@
+"""PII masking: one implementation for everything that leaves the process (stores, Sentry).
+
+:class:`PiiMasker` walks any data (dicts, lists, tuples, sets, bytes, objects; cycles and any
+depth) and returns a masked copy; it never mutates its input and never raises. Two mechanisms
+work together:
+
+* **keys**: the value under a key that matches a pattern becomes ``***`` (``***@***.***`` if
+  it was an e-mail address). Matching is case-insensitive, treats ``-`` and ``_`` alike (and
+  optional between words: ``api_key`` matches ``X-Api-Key`` and ``apiKey``) and is a substring
+  test (``user_password``, ``refreshToken``). Two-element sequences whose first element is such
+  a key are masked too: raw ASGI headers are ``(b"x-api-key", b"...")`` pairs.
+* **values**: every string is scanned, whatever its key, for e-mail addresses, Luhn-valid card
+  numbers, US social security numbers, bearer/basic credentials, JWTs, credentials in URLs,
+  ``key=value`` / ``key: value`` / ``'key': 'value'`` pairs whose key matches a pattern, and
+  pydantic validation errors (``'loc': (..., 'password'), ..., 'input': '...'``).
+
+Text longer than ``max_length`` is cut (the partial word at the cut is dropped, so half a secret
+never survives) and ends with :data:`TRUNCATION_MARKER`. Masking is idempotent.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import decimal
+import enum
+import functools
+import re
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+__all__ = [
+    "DEFAULT_PII_PATTERNS",
+    "EMAIL_MASK",
+    "MASK",
+    "TRUNCATION_MARKER",
+    "PiiMasker",
+    "mask_pii",
+]
+
+#: The spec's eight patterns, then the usual credential keys.
+DEFAULT_PII_PATTERNS: tuple[str, ...] = (
+    "email",
+    "password",
+    "ssn",
+    "credit_card",
+    "api_key",
+    "token",
+    "secret",
+    "phone",
+    "passwd",
+    "pwd",
+    "authorization",
+    "auth_key",
+    "access_key",
+    "private_key",
+    "credential",
+    "cookie",
+    "session",
+    "csrf",
+    "xsrf",
+    "jwt",
+    "bearer",
+    "signature",
+    "card_number",
+    "cvv",
+)
+
+#: What a masked value becomes.
+MASK = "***"
+#: What a masked e-mail address becomes (as the spec shows).
+EMAIL_MASK = "***@***.***"
+#: Appended to text cut at ``max_length``; starts with a space so it never joins a masked value.
+TRUNCATION_MARKER = " [truncated]"
+#: Containers nested deeper than this are replaced by :data:`MASK` (the safe choice).
+MAX_DEPTH = 100
+
+_CYCLE = "<cycle>"
+_UNREPRESENTABLE = "<unrepresentable>"
+_KEY_CACHE_SIZE = 4096
+
+_SCALARS = (
+    int,
+    float,
+    complex,
+    decimal.Decimal,
+    _dt.date,
+    _dt.time,
+    _dt.timedelta,
+    uuid.UUID,
+    enum.Enum,
+)
+
+_EMAIL_FULL = re.compile(r"[\w.+\-]+@[\w\-]+(?:\.[\w\-]+)+")
+_QUOTED = r"""b?'(?:[^'\\\n]|\\.)*'|b?"(?:[^"\\\n]|\\.)*\""""
+_BARE_VALUE = r"""[^\s&,;'"<>()\[\]{}]+"""
+_BRACKETED = r"\{[^{}]*\}|\[[^\[\]]*\]|\([^()]*\)"
+_KEY_CHARS = r"[\w.\-]"
+
+_URL_CREDS_RE = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.\-]*://)[^/\s:@]+:[^/\s@]+@")
+_JWT_RE = re.compile(r"(?<![\w\-])eyJ[\w\-]{4,}\.[\w\-]{4,}\.[\w\-]*")
+_AUTH_RE = re.compile(r"\b(?P<scheme>bearer|basic)(?P<sp>[ \t]+)(?P<cred>[\w\-.~+/]+=*)", re.I)
+_EMAIL_RE = re.compile(r"(?<![\w.+\-])[\w.+\-]+@[\w\-]+(?:\.[\w\-]+)+")
+_DIGITS_RE = re.compile(r"\d[ \-]?\d[ \-]?\d")
+_CARD_RE = re.compile(r"(?<!\d)(?:\d[ \-]?){12,18}\d(?!\d)")
+_SSN_RE = re.compile(r"(?<![\d\-])\d{3}-\d{2}-\d{4}(?![\d\-])")
+
+
+def _key_fragment(pattern: str) -> str:
+    """Regex for one pattern: ``-`` and ``_`` alike, and optional between its words."""
+    words = [re.escape(w) for w in re.split(r"[-_\s]+", pattern) if w]
+    return r"[-_]?".join(words)
+
+
+def _luhn_ok(digits: str) -> bool:
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = ord(ch) - 48
+        if i % 2:
+            d *= 2
+            if d > 9:
+                d -= 9
+        total += d
+    return total % 10 == 0
+
+
+def _mask_card_run(run: str) -> str:
+    """Mask the Luhn-valid 13-19 digit card inside a digit run (groups split by space/dash)."""
+    digits = run.replace(" ", "").replace("-", "")
+    if 13 <= len(digits) <= 19 and _luhn_ok(digits):
+        return MASK
+    # A card next to other digits ("4111 1111 1111 1111 2024"): try runs of whole groups.
+    parts = re.split(r"([ \-])", run)
+    groups = parts[::2]
+    best: tuple[int, int] | None = None
+    for i in range(len(groups)):
+        n = 0
+        for j in range(i, len(groups)):
+            n += len(groups[j])
+            if n > 19:
+                break
+            longer = best is None or (j - i) > (best[1] - best[0])
+            if n >= 13 and longer and _luhn_ok("".join(groups[i : j + 1])):
+                best = (i, j)
+    if best is None:
+        return run
+    i, j = best
+    before = "".join(parts[: 2 * i])
+    after = "".join(parts[2 * j + 1 :])
+    return before + MASK + after
+
+
+class PiiMasker:
+    """Masks PII in any data with precompiled patterns; never mutates, never raises."""
+
+    __slots__ = (
+        "_key_cache",
+        "_key_re",
+        "_kv_re",
+        "_loc_re",
+        "_max",
+        "_trigger",
+        "max_length",
+        "patterns",
+    )
+
+    def __init__(self, patterns: Iterable[str] | None = None, *, max_length: int = 1024) -> None:
+        """Compile the default patterns plus *patterns*; text is cut at *max_length* chars."""
+        if isinstance(patterns, str):
+            patterns = [patterns]
+        extra = [] if patterns is None else list(patterns)
+        for p in extra:
+            if not isinstance(p, str) or not p.strip():
+                raise ValueError(f"PII patterns must be non-empty strings, got {p!r}")
+        if isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 16:
+            raise ValueError(f"max_length must be an int >= 16, got {max_length!r}")
+        seen: dict[str, None] = {}
+        for p in (*DEFAULT_PII_PATTERNS, *extra):
+            seen.setdefault(p.strip().lower().replace("-", "_"), None)
+        #: Every pattern in effect (defaults first), normalised.
+        self.patterns: tuple[str, ...] = tuple(seen)
+        #: Strings longer than this are cut.
+        self.max_length = max_length
+        self._max = max_length
+        self._key_cache: dict[str, tuple[str, bool]] = {}
+        frags = sorted({_key_fragment(p) for p in self.patterns}, key=len, reverse=True)
+        alts = "|".join(frags)
+        self._key_re = re.compile(alts)  # searched in lower-cased text: much faster than re.I
+        # A key-value match starts at the pattern inside the key ("user_password=" matches
+        # from "password"): the regex engine then skips ahead on the patterns' first letters.
+        key = rf"(?:{alts}){_KEY_CHARS}*"
+        self._kv_re = re.compile(
+            rf"""(?P<pkey>{key})['"][ \t]*,[ \t]*(?P<pval>{_QUOTED})
+            | (?P<key>{key})(?P<kq>['"]?)(?P<sep>[ \t]*[=:][ \t]*)
+              (?P<val>{_QUOTED}|(?:bearer|basic|token|digest)[ \t]+{_BARE_VALUE}
+                 |{_BRACKETED}|{_BARE_VALUE})""",
+            re.IGNORECASE | re.VERBOSE,
+        )
+        # Strings without any of these cannot hold anything the scan masks: the fast path.
+        self._trigger = re.compile(
+            r"""[@=:]|['"][ \t]*,|eyJ|[Bb]earer|BEARER|[Bb]asic|BASIC|\d[ \-]?\d[ \-]?\d"""
+        )
+        self._loc_re = re.compile(
+            rf"""(?P<lq>['"])loc(?P=lq):\s*[(\[](?P<loc>[^()\[\]]*)[)\]]
+            (?P<mid>(?:[^{{}}'"]|{_QUOTED})*?)
+            (?P<iq>['"])input(?P=iq):\s*(?P<inval>{_QUOTED}|{_BRACKETED}|[^,{{}}]+)""",
+            re.VERBOSE,
+        )
+
+    # --- keys -----------------------------------------------------------------------------
+
+    def matches_key(self, key: str) -> bool:
+        """True if *key* names sensitive data (case-insensitive, ``-``/``_`` alike, substring)."""
+        return self._key_info(key)[1]
+
+    def _key_info(self, key: str) -> tuple[str, bool]:
+        """The masked form of a key and whether its value is secret (cached: keys repeat)."""
+        info = self._key_cache.get(key)
+        if info is None:
+            info = (self.mask_text(key), self._key_re.search(key.lower()) is not None)
+            if len(key) <= 64:
+                if len(self._key_cache) >= _KEY_CACHE_SIZE:
+                    self._key_cache.clear()
+                self._key_cache[key] = info
+        return info
+
+    # --- text -----------------------------------------------------------------------------
+
+    def mask_text(self, text: str) -> str:
+        """Return *text* with e-mails, cards, tokens, JWTs and secret ``key=value`` masked."""
+        try:
+            if len(text) > self._max:
+                return self._mask_long(text)
+            if self._trigger.search(text) is None:
+                return text
+            return self._scan(text)
+        except Exception:  # never raise into the caller; hiding everything is the safe side
+            return MASK
+
+    def _scan(self, text: str) -> str:
+        # Ordered passes, each guarded by a cheap test; every pass leaves masks unchanged, so
+        # the result is a fixed point (masking is idempotent).
+        if "input" in text and "loc" in text:
+            text = self._loc_re.sub(self._mask_loc_input, text)
+        if "@" in text:
+            text = _URL_CREDS_RE.sub(r"\g<scheme>***:***@", text)
+        if "eyJ" in text:
+            text = _JWT_RE.sub(MASK, text)
+        text = _AUTH_RE.sub(_mask_auth, text)
+        if self._key_re.search(text.lower()) is not None:
+            text = self._kv_re.sub(_mask_kv, text)
+        if "@" in text:
+            text = _EMAIL_RE.sub(EMAIL_MASK, text)
+        if _DIGITS_RE.search(text) is not None:
+            text = _CARD_RE.sub(lambda m: _mask_card_run(m.group(0)), text)
+            text = _SSN_RE.sub(MASK, text)
+        return text
+
+    def _mask_long(self, text: str) -> str:
+        limit = self._max - len(TRUNCATION_MARKER)
+        cut = text[:limit]
+        # Drop the word at the cut and digits just before it: half a secret must not survive.
+        space = max(cut.rfind(" "), cut.rfind("\n"), cut.rfind("\t"))
+        cut = cut[: space + 1] if space >= 0 else ""
+        cut = cut.rstrip("0123456789 -\t\n")
+        out = self._scan(cut)
+        for _ in range(3):  # masking may lengthen (e-mail mask): cut again, until stable
+            if len(out) <= limit:
+                break
+            out = self._scan(out[:limit])
+        return out[:limit] + TRUNCATION_MARKER
+
+    def _mask_loc_input(self, m: re.Match[str]) -> str:
+        if self._key_re.search(m.group("loc").lower()) is None:
+            return m.group(0)
+        start, end = m.span("inval")
+        base = m.start()
+        whole = m.group(0)
+        return whole[: start - base] + _requote(m.group("inval")) + whole[end - base :]
+
+    # --- data -----------------------------------------------------------------------------
+
+    def mask(self, data: Any) -> Any:
+        """Return a masked copy of *data* (any structure); never mutates it, never raises."""
+        t = type(data)
+        if t is str:
+            return self.mask_text(data)
+        if data is None or t is int or t is bool or t is float:
+            return data
+        try:
+            return self._walk(data, 0, set())
+        except Exception:  # never raise: an unmaskable value is dropped, not leaked
+            return MASK
+
+    def _secret(self, value: Any) -> Any:
+        if type(value) is str:
+            if value in (MASK, EMAIL_MASK):
+                return value
+            if _EMAIL_FULL.fullmatch(value.strip()):
+                return EMAIL_MASK
+        return MASK
+
+    def _walk(self, obj: Any, depth: int, seen: set[int]) -> Any:
+        t = type(obj)
+        if t is str:
+            return self.mask_text(obj)
+        if obj is None or t is int or t is bool or t is float:
+            return obj
+        if t is dict or t is list or t is tuple:
+            if depth >= MAX_DEPTH:
+                return MASK
+            ident = id(obj)
+            if ident in seen:
+                return _CYCLE
+            seen.add(ident)
+            try:
+                if t is dict:
+                    return self._walk_mapping(obj, depth + 1, seen)
+                items = self._walk_items(obj, depth + 1, seen)
+                return items if t is list else tuple(items)
+            finally:
+                seen.discard(ident)
+        if isinstance(obj, str):
+            return self.mask_text(str.__str__(obj))
+        if isinstance(obj, (bytes, bytearray, memoryview)):
+            raw = bytes(obj[: self._max * 4 + 8])
+            text = raw.decode("utf-8", "surrogateescape")
+            masked = self.mask_text(text)
+            if masked == text and len(raw) == len(obj):
+                return obj if isinstance(obj, bytes) else raw
+            return masked.encode("utf-8", "surrogateescape")
+        if isinstance(obj, _SCALARS):
+            return obj
+        if depth >= MAX_DEPTH:
+            return MASK
+        ident = id(obj)
+        if ident in seen:
+            return _CYCLE
+        seen.add(ident)
+        try:
+            return self._walk_container(obj, depth + 1, seen)
+        finally:
+            seen.discard(ident)
+
+    def _walk_container(self, obj: Any, depth: int, seen: set[int]) -> Any:
+        if isinstance(obj, Mapping):
+            return self._walk_mapping(obj, depth, seen)
+        if isinstance(obj, (list, tuple)):
+            items = self._walk_items(obj, depth, seen)
+            if type(obj) is list or type(obj) is tuple:
+                return items if type(obj) is list else tuple(items)
+            if isinstance(obj, tuple) and hasattr(obj, "_fields"):
+                try:
+                    return type(obj)(*items)
+                except Exception:
+                    return tuple(items)
+            return tuple(items) if isinstance(obj, tuple) else items
+        if isinstance(obj, (set, frozenset)):
+            items = [self._walk(x, depth, seen) for x in obj]
+            return frozenset(items) if isinstance(obj, frozenset) else set(items)
+        if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+            fields = {f.name: getattr(obj, f.name, None) for f in dataclasses.fields(obj)}
+            return self._walk_mapping(fields, depth, seen)
+        dump = getattr(obj, "model_dump", None)  # pydantic models
+        if callable(dump) and not isinstance(obj, type):
+            return self._walk(dump(), depth, seen)
+        if isinstance(obj, Sequence) or (
+            isinstance(obj, Iterable) and type(obj).__name__ in ("deque", "dict_values")
+        ):
+            return self._walk_items(list(obj), depth, seen)
+        # Anything else leaves the process as text at the latest: make it masked text now.
+        try:
+            text = str(obj)
+        except Exception:
+            return _UNREPRESENTABLE
+        return self.mask_text(text)
+
+    def _walk_mapping(self, obj: Mapping[Any, Any], depth: int, seen: set[int]) -> dict[Any, Any]:
+        out: dict[Any, Any] = {}
+        mask_input = False
+        if "input" in obj and "loc" in obj:  # a pydantic error: its input is the raw value
+            loc = obj["loc"]
+            if isinstance(loc, (list, tuple)):
+                mask_input = any(isinstance(x, str) and self.matches_key(x) for x in loc)
+        for key, value in obj.items():
+            if type(key) is str:
+                key, secret = self._key_info(key)
+            elif isinstance(key, str):
+                key, secret = self._key_info(str.__str__(key))
+            elif isinstance(key, bytes):
+                secret = self.matches_key(key.decode("utf-8", "replace"))
+                key = self._walk(key, depth, seen)
+            else:
+                secret = False
+            if secret or (mask_input and key == "input"):
+                out[key] = self._secret(value)
+            else:
+                out[key] = self._walk(value, depth, seen)
+        return out
+
+    def _walk_items(self, obj: Sequence[Any], depth: int, seen: set[int]) -> list[Any]:
+        items = [self._walk(x, depth, seen) for x in obj]
+        if len(items) == 2:  # a (name, value) pair, e.g. a raw ASGI header
+            first = obj[0]
+            if isinstance(first, bytes):
+                first = first.decode("utf-8", "replace")
+            if isinstance(first, str) and self.matches_key(first):
+                items[1] = self._secret(obj[1])
+        return items
+
+
+def _requote(value: str) -> str:
+    """Replace a value with the mask, keeping its quotes (``'x'`` -> ``'***'``)."""
+    if value[:1] in ("'", '"'):
+        return value[0] + _mask_inner(value[1:-1]) + value[-1]
+    if value[:2] in ("b'", 'b"'):
+        return value[:2] + _mask_inner(value[2:-1]) + value[-1]
+    return _mask_inner(value)
+
+
+def _mask_inner(value: str) -> str:
+    if value in (MASK, EMAIL_MASK):
+        return value
+    if _EMAIL_FULL.fullmatch(value):
+        return EMAIL_MASK
+    return MASK
+
+
+def _mask_auth(m: re.Match[str]) -> str:
+    if m.group("scheme").lower() == "basic" and not _looks_encoded(m.group("cred")):
+        return m.group(0)
+    return m.group("scheme") + m.group("sp") + MASK
+
+
+def _mask_kv(m: re.Match[str]) -> str:
+    if m.group("pval") is not None:
+        whole = m.group(0)
+        return whole[: m.start("pval") - m.start()] + _requote(m.group("pval"))
+    return m.group("key") + m.group("kq") + m.group("sep") + _requote(m.group("val"))
+
+
+def _looks_encoded(cred: str) -> bool:
+    """Basic credentials are base64: long enough, with a digit, capital or padding."""
+    return len(cred) >= 8 and any(c.isdigit() or c.isupper() or c in "=+/" for c in cred)
+
+
+@functools.lru_cache(maxsize=64)
+def _masker_for(patterns: tuple[str, ...]) -> PiiMasker:
+    return PiiMasker(patterns)
+
+
+def mask_pii(data: Any, patterns: Sequence[str] | None = None) -> Any:
+    """Return a masked copy of *data*; *patterns* add to :data:`DEFAULT_PII_PATTERNS`."""
+    if isinstance(patterns, str):
+        patterns = (patterns,)
+    key = tuple(patterns) if patterns else ()
+    try:
+        masker = _masker_for(key)
+    except TypeError:  # unhashable patterns: build one without the cache
+        masker = PiiMasker(list(patterns or ()))
+    return masker.mask(data)

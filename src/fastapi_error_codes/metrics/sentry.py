@@ -1,0 +1,460 @@
+"""SentryIntegration: per-worker Sentry capture by error code, with every event masked for PII.
+
+Each worker process initialises sentry-sdk itself (:meth:`SentryIntegration.initialize`, from
+the app's lifespan startup, so after any fork). The policy, applied by :meth:`observe` (an
+error observer, see :mod:`fastapi_error_codes._observers`):
+
+* 5xx (unexpected exceptions included) are captured, tagged ``error_code``, ``error_name`` and
+  ``status_code`` and fingerprinted by error code, so Sentry groups issues by our codes;
+* declared 4xx errors become breadcrumbs, unless ``MetricsConfig.sentry_capture_4xx``.
+
+Every event, transaction and breadcrumb passes ``before_send`` / ``before_breadcrumb``, which
+mask the whole of it with the same :class:`~fastapi_error_codes.metrics.pii.PiiMasker` the
+stores use; they never raise (sentry-sdk silently drops an event whose ``before_send`` raises).
+sentry-sdk is imported lazily: this module imports without it, and every method is a cheap
+no-op when Sentry is disabled or has no DSN.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from .pii import MASK, PiiMasker, mask_pii
+
+if TYPE_CHECKING:
+    from starlette.requests import Request
+
+    from .._observers import HandledError
+    from .config import MetricsConfig
+
+__all__ = ["INSTALL_HINT", "SentryIntegration", "mask_pii"]
+
+#: The one line a user needs when sentry-sdk is missing.
+INSTALL_HINT = "pip install 'fastapi-error-codes[sentry]'"
+
+_log = logging.getLogger("fastapi_error_codes")
+
+#: Breadcrumb category of declared 4xx errors.
+BREADCRUMB_CATEGORY = "fastapi_error_codes"
+
+# Event fields that hold no user data and must reach Sentry unchanged (ids, SDK info).
+_STRUCTURAL = frozenset(
+    {
+        "event_id",
+        "timestamp",
+        "start_timestamp",
+        "platform",
+        "level",
+        "type",
+        "sdk",
+        "modules",
+        "debug_meta",
+        "fingerprint",
+        "release",
+        "dist",
+        "environment",
+        "server_name",
+        "_meta",
+        "transaction_info",
+        "_metrics_summary",
+    }
+)
+_ID_KEYS = ("trace_id", "span_id", "parent_span_id")
+_UNEXPECTED_CODE = 500
+_UNEXPECTED_NAME = "InternalServerError"
+
+
+def _import_sentry_sdk() -> Any:
+    try:
+        import sentry_sdk
+    except ImportError:
+        raise ImportError(
+            f"MetricsConfig(sentry_enabled=True) needs sentry-sdk: {INSTALL_HINT}"
+        ) from None
+    return sentry_sdk
+
+
+def describe_exception(exc: BaseException | None) -> tuple[int, str, int, bool] | None:
+    """``(error_code, error_name, status_code, declared)`` read from an exception, if any."""
+    if exc is None:
+        return None
+    status = getattr(exc, "status_code", None)
+    if isinstance(status, bool) or not isinstance(status, int):
+        return (_UNEXPECTED_CODE, _UNEXPECTED_NAME, 500, False)
+    code = getattr(exc, "error_code", None)
+    if isinstance(code, bool) or not isinstance(code, int):
+        code = status  # framework errors: the code is the HTTP status
+    name = getattr(exc, "error_name", None)
+    if not isinstance(name, str) or not name:
+        name = type(exc).__name__
+    return (code, name, status, True)
+
+
+def fingerprint_for(error_code: int, *, declared: bool = True) -> list[str]:
+    """Group declared errors by code; unexpected ones by code *and* stack (bugs stay apart)."""
+    if declared:
+        return ["fastapi-error-codes", str(error_code)]
+    return ["{{ default }}", str(error_code)]
+
+
+class SentryIntegration:
+    """Sentry for one worker: capture by error code, PII masked, never in the request's way."""
+
+    def __init__(
+        self, config: MetricsConfig, *, init_options: Mapping[str, Any] | None = None
+    ) -> None:
+        """Prepare (not start) Sentry; *init_options* go to ``sentry_sdk.init`` as well."""
+        self.config = config
+        self.masker = PiiMasker(config.pii_patterns, max_length=config.max_text_length)
+        self._init_options = dict(init_options or {})
+        self._enabled = bool(config.sentry_enabled and config.sentry_dsn)
+        self._sdk: Any = None
+        if config.sentry_enabled:
+            _import_sentry_sdk()  # fail at setup, with the install hint, not in a worker later
+        self._pid: int | None = None
+        self._lock = threading.Lock()
+        #: Internal failures (observer, hooks); they are swallowed and logged once.
+        self.failures = 0
+        self._logged = False
+
+    @property
+    def enabled(self) -> bool:
+        """True when Sentry is on and has a DSN (whether or not initialised yet)."""
+        return self._enabled
+
+    @property
+    def initialized(self) -> bool:
+        """True once :meth:`initialize` ran in this process."""
+        return self._sdk is not None and self._pid == os.getpid()
+
+    # --- lifecycle --------------------------------------------------------------------------
+
+    def initialize(self) -> None:
+        """Start sentry-sdk in this worker process; a second call (same process) is a no-op."""
+        if not self._enabled:
+            return
+        pid = os.getpid()
+        with self._lock:
+            if self._pid == pid and self._sdk is not None:
+                return
+            sdk = _import_sentry_sdk()
+            options = self._sentry_options()
+            sdk.init(**options)
+            self._sdk = sdk
+            self._pid = pid
+
+    def _sentry_options(self) -> dict[str, Any]:
+        options: dict[str, Any] = {
+            "dsn": self.config.sentry_dsn,
+            "send_default_pii": False,
+            # Our handlers answer 5xx and report them through observe(), tagged: the Starlette
+            # integration must not capture them first (its untagged event would win the dedupe).
+            "integrations": _web_integrations(),
+        }
+        if self.config.sentry_environment:
+            options["environment"] = self.config.sentry_environment
+        options.update(self._init_options)
+        user_before_send = options.get("before_send")
+        user_before_tx = options.get("before_send_transaction")
+        user_before_crumb = options.get("before_breadcrumb")
+        options["before_send"] = self._chain(user_before_send, self._before_send)
+        options["before_send_transaction"] = self._chain(user_before_tx, self._before_send)
+        options["before_breadcrumb"] = self._chain(user_before_crumb, self._before_breadcrumb)
+        return options
+
+    @staticmethod
+    def _chain(user: Any, ours: Any) -> Any:
+        """Run the app's own hook first, ours last: masking always has the final word."""
+        if user is None:
+            return ours
+
+        def hook(item: Any, hint: Any) -> Any:
+            try:
+                item = user(item, hint)
+            except Exception:
+                return None
+            return None if item is None else ours(item, hint)
+
+        return hook
+
+    def flush(self, timeout: float = 2.0) -> bool:
+        """Wait up to *timeout* s for queued events; True if the queue drained in time."""
+        if not self.initialized:
+            return True
+        start = time.monotonic()
+        try:
+            self._sdk.flush(timeout=timeout)
+        except Exception:
+            self._failed()
+            return False
+        return time.monotonic() - start < timeout
+
+    # --- the spec's capture API ---------------------------------------------------------------
+
+    def capture_event(
+        self,
+        error_code: int,
+        error_name: str,
+        message: str,
+        *,
+        status_code: int | None = None,
+        detail: Any = None,
+        level: str = "error",
+        exception: BaseException | None = None,
+        tags: Mapping[str, Any] | None = None,
+    ) -> str | None:
+        """Capture one error by code (tags + fingerprint); returns the event id or None."""
+        if not self.initialized:
+            return None
+        try:
+            sdk = self._sdk
+            with sdk.new_scope() as scope:
+                scope.set_tag("error_code", str(error_code))
+                scope.set_tag("error_name", error_name)
+                if status_code is not None:
+                    scope.set_tag("status_code", str(status_code))
+                for key, value in (tags or {}).items():
+                    scope.set_tag(str(key), str(value))
+                info = describe_exception(exception) if exception is not None else None
+                declared = info[3] if info is not None else True
+                scope.fingerprint = fingerprint_for(error_code, declared=declared)
+                scope.set_context(
+                    "error",
+                    {
+                        "error_code": error_code,
+                        "error_name": error_name,
+                        "status_code": status_code,
+                        "message": message,
+                        "detail": detail,
+                    },
+                )
+                scope.level = level
+                if exception is not None:
+                    event_id: str | None = sdk.capture_exception(exception)
+                else:
+                    event_id = sdk.capture_message(message, level=level)
+            return event_id
+        except Exception:
+            self._failed()
+            return None
+
+    def capture_exception(self, exception: BaseException, detail: Any = None) -> str | None:
+        """Capture *exception* (tags/fingerprint read from it); returns the event id or None."""
+        if not self.initialized:
+            return None
+        try:
+            sdk = self._sdk
+            info = describe_exception(exception)
+            with sdk.new_scope() as scope:
+                if info is not None:
+                    code, name, status, declared = info
+                    scope.set_tag("error_code", str(code))
+                    scope.set_tag("error_name", name)
+                    scope.set_tag("status_code", str(status))
+                    scope.fingerprint = fingerprint_for(code, declared=declared)
+                if detail is not None:
+                    scope.set_context("error", {"detail": detail})
+                event_id: str | None = sdk.capture_exception(exception)
+            return event_id
+        except Exception:
+            self._failed()
+            return None
+
+    def add_breadcrumb(
+        self,
+        category: str,
+        message: str,
+        level: str = "info",
+        data: dict[str, Any] | None = None,
+    ) -> None:
+        """Record a breadcrumb (masked by ``before_breadcrumb``) for the events that follow."""
+        if not self.initialized:
+            return
+        try:
+            self._sdk.add_breadcrumb(category=category, message=message, level=level, data=data)
+        except Exception:
+            self._failed()
+
+    def configure_scope(self, data: dict[str, Any]) -> None:
+        """Set ``tags``, ``user``, ``contexts``, ``level`` or extras on the current scope."""
+        if not self.initialized:
+            return
+        try:
+            scope = self._sdk.get_isolation_scope()
+            for key, value in data.items():
+                if key == "tags" and isinstance(value, Mapping):
+                    for tag, tag_value in value.items():
+                        scope.set_tag(str(tag), str(tag_value))
+                elif key == "user" and isinstance(value, Mapping):
+                    scope.set_user(dict(value))
+                elif key == "contexts" and isinstance(value, Mapping):
+                    for name, ctx in value.items():
+                        scope.set_context(str(name), dict(ctx) if isinstance(ctx, Mapping) else {})
+                elif key == "level" and isinstance(value, str):
+                    scope.set_level(value)
+                elif key == "extra" and isinstance(value, Mapping):
+                    for extra, extra_value in value.items():
+                        scope.set_extra(str(extra), extra_value)
+                else:
+                    scope.set_extra(str(key), value)
+        except Exception:
+            self._failed()
+
+    # --- the error observer --------------------------------------------------------------------
+
+    def observe(self, request: Request, error: HandledError) -> None:
+        """Error observer: capture 5xx by code, breadcrumb 4xx; cheap, never raises."""
+        if not self.initialized:
+            return
+        try:
+            status = error.status_code
+            if status >= 500 or self.config.sentry_capture_4xx:
+                info = describe_exception(error.exception)
+                declared = info[3] if info is not None else True
+                self._capture_handled(request, error, declared=declared)
+            else:
+                self._sdk.add_breadcrumb(
+                    category=BREADCRUMB_CATEGORY,
+                    type="error",
+                    level="warning",
+                    message=f"{error.error_code} {error.error_name}: {error.message}",
+                    data={
+                        "error_code": error.error_code,
+                        "error_name": error.error_name,
+                        "status_code": status,
+                        "method": request.scope.get("method"),
+                        "path": request.scope.get("path"),
+                    },
+                )
+        except Exception:
+            self._failed()
+
+    def _capture_handled(self, request: Request, error: HandledError, *, declared: bool) -> None:
+        sdk = self._sdk
+        with sdk.new_scope() as scope:
+            scope.set_tag("error_code", str(error.error_code))
+            scope.set_tag("error_name", error.error_name)
+            scope.set_tag("status_code", str(error.status_code))
+            scope.fingerprint = fingerprint_for(error.error_code, declared=declared)
+            scope.level = "error" if error.status_code >= 500 else "warning"
+            scope.set_context(
+                "error",
+                {
+                    "error_code": error.error_code,
+                    "error_name": error.error_name,
+                    "status_code": error.status_code,
+                    "message": error.message,
+                    "detail": error.detail,
+                    "method": request.scope.get("method"),
+                    "path": request.scope.get("path"),
+                },
+            )
+            sdk.capture_exception(error.exception)
+
+    # --- hooks ------------------------------------------------------------------------------
+
+    def _before_send(self, event: Any, hint: Any) -> Any:
+        """Tag by error code (if nobody did) and mask the whole event; never raises."""
+        try:
+            event = self._tag_from_hint(event, hint)
+            return self.mask_event(event)
+        except Exception:
+            self._failed()
+            try:
+                return self._minimal_event(event)
+            except Exception:
+                return None
+
+    def _before_breadcrumb(self, crumb: Any, hint: Any) -> Any:
+        """Mask a breadcrumb; one that cannot be masked is dropped, never sent raw."""
+        try:
+            return self.masker.mask(crumb)
+        except Exception:
+            self._failed()
+            return None
+
+    def _tag_from_hint(self, event: Any, hint: Any) -> Any:
+        tags = event.get("tags")
+        if isinstance(tags, Mapping) and "error_code" in tags:
+            return event
+        exc_info = hint.get("exc_info") if isinstance(hint, Mapping) else None
+        exc = exc_info[1] if isinstance(exc_info, tuple) and len(exc_info) > 1 else None
+        info = describe_exception(exc)
+        if info is None:
+            return event
+        code, name, status, declared = info
+        event = dict(event)
+        new_tags = dict(tags) if isinstance(tags, Mapping) else {}
+        new_tags.setdefault("error_code", str(code))
+        new_tags.setdefault("error_name", name)
+        new_tags.setdefault("status_code", str(status))
+        event["tags"] = new_tags
+        if not event.get("fingerprint"):
+            event["fingerprint"] = fingerprint_for(code, declared=declared)
+        return event
+
+    def mask_event(self, event: Mapping[str, Any]) -> dict[str, Any]:
+        """A copy of a Sentry event with every user-data field masked; ids left intact."""
+        mask = self.masker.mask
+        out = {k: (v if k in _STRUCTURAL else mask(v)) for k, v in event.items()}
+        contexts, trace = event.get("contexts"), None
+        if isinstance(contexts, Mapping):
+            trace = contexts.get("trace")
+        if isinstance(trace, Mapping) and isinstance(out.get("contexts"), dict):
+            masked_trace = out["contexts"].get("trace")
+            if isinstance(masked_trace, dict):
+                for key in _ID_KEYS:
+                    if key in trace:
+                        masked_trace[key] = trace[key]
+        spans, masked_spans = event.get("spans"), out.get("spans")
+        if isinstance(spans, list) and isinstance(masked_spans, list):
+            for orig, new in zip(spans, masked_spans, strict=False):
+                if isinstance(orig, Mapping) and isinstance(new, dict):
+                    for key in _ID_KEYS:
+                        if key in orig:
+                            new[key] = orig[key]
+        return out
+
+    def _minimal_event(self, event: Any) -> dict[str, Any]:
+        """The fallback when masking failed: ids, level and exception types, no user data."""
+        out = {k: event[k] for k in ("event_id", "timestamp", "platform", "level") if k in event}
+        exc = event.get("exception")
+        values = exc.get("values") if isinstance(exc, Mapping) else None
+        if isinstance(values, list):
+            out["exception"] = {
+                "values": [
+                    {"type": str(v.get("type")), "value": MASK}
+                    for v in values
+                    if isinstance(v, Mapping)
+                ]
+            }
+        out["message"] = "event withheld: PII masking failed"
+        return out
+
+    def _failed(self) -> None:
+        self.failures += 1
+        if not self._logged:
+            self._logged = True
+            _log.warning(
+                "fastapi_error_codes: Sentry integration failed (logged once)", exc_info=True
+            )
+
+
+def _web_integrations() -> list[Any]:
+    """Starlette/FastAPI integrations that leave 5xx capture to our observer."""
+    found: list[Any] = []
+    try:
+        from sentry_sdk.integrations.starlette import StarletteIntegration
+
+        found.append(StarletteIntegration(failed_request_status_codes=set()))
+        from sentry_sdk.integrations.fastapi import FastApiIntegration
+
+        found.append(FastApiIntegration(failed_request_status_codes=set()))
+    except Exception:  # DidNotEnable (framework missing) or an older SDK: keep the defaults
+        pass
+    return found
