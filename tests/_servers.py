@@ -100,3 +100,67 @@ def repo_root() -> Path:
 def in_ci() -> bool:
     """True under CI, where a missing service is a failure rather than a skip."""
     return os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def free_cluster_ports(count: int) -> list[int]:
+    """Free ports whose cluster bus ports (port + 10000) are free too."""
+    import random
+
+    ports: list[int] = []
+    while len(ports) < count:
+        port = random.randint(20000, 29999)
+        if port not in ports and _port_free(port) and _port_free(port + 10000):
+            ports.append(port)
+    return ports
+
+
+@contextlib.contextmanager
+def redis_cluster(nodes: int = 3) -> Iterator[list[RedisServer]]:
+    """A Redis Cluster of *nodes* masters on loopback, created with ``redis-cli --cluster``."""
+    servers = [
+        RedisServer("--cluster-enabled", "yes", "--cluster-node-timeout", "5000", port=port)
+        for port in free_cluster_ports(nodes)
+    ]
+    try:
+        for server in servers:
+            server.start()
+        subprocess.run(
+            [
+                "redis-cli",
+                "--cluster",
+                "create",
+                *(f"127.0.0.1:{s.port}" for s in servers),
+                "--cluster-replicas",
+                "0",
+                "--cluster-yes",
+            ],
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            info = subprocess.run(
+                ["redis-cli", "-p", str(servers[0].port), "cluster", "info"],
+                capture_output=True,
+                text=True,
+                timeout=10,
+            ).stdout
+            if "cluster_state:ok" in info:
+                break
+            time.sleep(0.2)
+        else:
+            raise TimeoutError("the test cluster did not reach cluster_state:ok")
+        yield servers
+    finally:
+        for server in servers:
+            server.close()
