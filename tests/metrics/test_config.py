@@ -29,7 +29,9 @@ def test_presets() -> None:
     assert MetricsConfig.production(redis_url="redis://r:6379/0").redis_url == "redis://r:6379/0"
     assert MetricsConfig.testing().flush_interval_ms < 1000
     off = MetricsConfig.disabled()
-    assert not (off.enabled or off.prometheus_enabled or off.dashboard_enabled or off.sentry_enabled)
+    assert not (
+        off.enabled or off.prometheus_enabled or off.dashboard_enabled or off.sentry_enabled
+    )
 
 
 @pytest.mark.parametrize(

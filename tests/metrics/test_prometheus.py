@@ -39,18 +39,24 @@ def test_spec_series_with_exact_values(collector: ErrorMetricsCollector) -> None
     assert "# TYPE fastapi_errors_by_code gauge" in text
     samples = _samples(text)
     assert samples[("fastapi_errors_total", ())] == 16
-    assert samples[
-        (
-            "fastapi_errors_by_code",
-            (("error_code", "301"), ("error_name", "UserNotFound"), ("status_code", "404")),
-        )
-    ] == 10
-    assert samples[
-        (
-            "fastapi_errors_by_code",
-            (("error_code", "500"), ("error_name", "InternalError"), ("status_code", "500")),
-        )
-    ] == 5
+    assert (
+        samples[
+            (
+                "fastapi_errors_by_code",
+                (("error_code", "301"), ("error_name", "UserNotFound"), ("status_code", "404")),
+            )
+        ]
+        == 10
+    )
+    assert (
+        samples[
+            (
+                "fastapi_errors_by_code",
+                (("error_code", "500"), ("error_name", "InternalError"), ("status_code", "500")),
+            )
+        ]
+        == 5
+    )
     assert samples[("fastapi_errors_by_status", (("status_code", "404"),))] == 10
     assert samples[("fastapi_errors_by_status", (("status_code", "422"),))] == 1
     assert samples[("fastapi_errors_dropped_total", ())] == 0
