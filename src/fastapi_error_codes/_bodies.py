@@ -1,0 +1,121 @@
+"""Error bodies in both formats, and a JSON encoder that accepts any detail value."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import enum
+import math
+import uuid
+from collections.abc import Mapping
+from decimal import Decimal
+from pathlib import PurePath
+from typing import Any
+
+from pydantic import BaseModel
+
+__all__ = ["JSON_KEYS", "PROBLEM_KEYS", "build_body", "json_safe", "problem_type"]
+
+#: The keys of the default body, in order.
+JSON_KEYS = ("error_code", "message", "status_code", "detail", "timestamp", "error_name")
+#: The members of an RFC 9457 body we always send (extensions after the standard five).
+PROBLEM_KEYS = (
+    "type",
+    "title",
+    "status",
+    "detail",
+    "instance",
+    "error_code",
+    "error_name",
+    "timestamp",
+)
+
+_MAX_DEPTH = 32
+
+
+def json_safe(value: Any, _depth: int = 0, _seen: frozenset[int] = frozenset()) -> Any:
+    """Return *value* as plain JSON data (no NaN, str keys); never raises."""
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if _depth >= _MAX_DEPTH or id(value) in _seen:
+        return None
+    seen = _seen | {id(value)}
+    depth = _depth + 1
+    try:
+        if isinstance(value, Mapping):
+            return {str(k): json_safe(v, depth, seen) for k, v in value.items()}
+        if isinstance(value, (list, tuple, set, frozenset)):
+            items = sorted(value, key=repr) if isinstance(value, (set, frozenset)) else value
+            return [json_safe(v, depth, seen) for v in items]
+        if isinstance(value, BaseModel):
+            return json_safe(value.model_dump(mode="json"), depth, seen)
+        if isinstance(value, enum.Enum):
+            return json_safe(value.value, depth, seen)
+        if isinstance(value, (datetime.datetime, datetime.date, datetime.time)):
+            return value.isoformat()
+        if isinstance(value, (Decimal, uuid.UUID, PurePath)):
+            return str(value)
+        if isinstance(value, (bytes, bytearray)):
+            return bytes(value).decode("utf-8", errors="replace")
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            fields = {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
+            return json_safe(fields, depth, seen)
+        return str(value)
+    except Exception:
+        # A detail whose own __str__ or iteration fails must not break the error response.
+        return None
+
+
+def problem_type(type_base: str | None, error_code: int) -> str:
+    """Return the problem ``type`` URI of an error code (``about:blank`` with no base)."""
+    if type_base is None:
+        return "about:blank"
+    return f"{type_base.rstrip('/')}/{error_code}"
+
+
+def build_body(
+    response_format: str,
+    *,
+    error_code: int,
+    error_name: str,
+    status_code: int,
+    message: str,
+    detail: Any,
+    errors: list[dict[str, Any]] | None,
+    timestamp: str,
+    instance: str | None,
+    type_base: str | None,
+) -> dict[str, Any]:
+    """Build the body of one error in *response_format*; *detail* must be JSON-safe already.
+
+    ``"json"``: exactly the six keys of :data:`JSON_KEYS` (validation field errors go in
+    ``detail.errors``). ``"problem+json"``: RFC 9457 members, the occurrence's text in
+    ``detail`` and any structured detail in the ``context`` extension.
+    """
+    if response_format != "problem+json":
+        return {
+            "error_code": error_code,
+            "message": message,
+            "status_code": status_code,
+            "detail": {"errors": errors} if errors is not None else detail,
+            "timestamp": timestamp,
+            "error_name": error_name,
+        }
+    body: dict[str, Any] = {
+        "type": problem_type(type_base, error_code),
+        "title": message,
+        "status": status_code,
+        "detail": detail if isinstance(detail, str) else message,
+    }
+    if instance is not None:
+        body["instance"] = instance
+    body["error_code"] = error_code
+    body["error_name"] = error_name
+    body["timestamp"] = timestamp
+    if errors is not None:
+        body["errors"] = errors
+    elif detail is not None and not isinstance(detail, str):
+        body["context"] = detail
+    return body

@@ -1,0 +1,163 @@
+"""ErrorHandlerConfig: the frozen, validated settings of the exception handlers."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Literal
+
+from fastapi_error_codes.errors import BaseAppException
+
+__all__ = ["RESPONSE_FORMATS", "ErrorHandlerConfig", "ResponseFormat"]
+
+ResponseFormat = Literal["json", "problem+json"]
+#: The body formats a config may name.
+RESPONSE_FORMATS: tuple[str, ...] = ("json", "problem+json")
+
+_LOCALE_RE = re.compile(r"^[A-Za-z]{1,8}(?:[-_][A-Za-z0-9]{1,8})*$")
+_URI_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:\S+$")
+_ENV_PREFIX = "FEC_"
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off")
+
+
+def _check_locale(name: str, value: object) -> None:
+    if not isinstance(value, str) or not _LOCALE_RE.match(value):
+        raise ValueError(
+            f"ErrorHandlerConfig.{name} must be a language tag such as 'en' or 'pt-BR', "
+            f"got {value!r}"
+        )
+
+
+@dataclass(frozen=True)
+class ErrorHandlerConfig:
+    """How errors are answered: body format, localisation, and how much a 500 may reveal."""
+
+    default_locale: str = "en"
+    fallback_locales: Sequence[str] = ()
+    debug_mode: bool = False
+    include_traceback: bool = False
+    locale_dir: str | Path | None = None
+    response_format: ResponseFormat = "json"
+    #: Base URI of problem ``type`` members: ``<base>/<error_code>``; None means about:blank.
+    problem_type_base: str | None = None
+    #: Declared classes that replace the built-in framework errors, keyed by HTTP status.
+    framework_errors: Mapping[int, type[BaseAppException]] = field(
+        default_factory=lambda: MappingProxyType({})
+    )
+
+    def __post_init__(self) -> None:
+        """Validate every field; bad values raise ``ValueError`` naming what is allowed."""
+        _check_locale("default_locale", self.default_locale)
+        if isinstance(self.fallback_locales, str):
+            raise ValueError("ErrorHandlerConfig.fallback_locales must be a list of language tags")
+        for tag in self.fallback_locales:
+            _check_locale("fallback_locales", tag)
+        object.__setattr__(self, "fallback_locales", tuple(self.fallback_locales))
+        for name in ("debug_mode", "include_traceback"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"ErrorHandlerConfig.{name} must be True or False")
+        if self.response_format not in RESPONSE_FORMATS:
+            raise ValueError(
+                f"ErrorHandlerConfig.response_format must be one of "
+                f"{', '.join(repr(f) for f in RESPONSE_FORMATS)}; got {self.response_format!r}"
+            )
+        if self.locale_dir is not None and not Path(self.locale_dir).is_dir():
+            raise ValueError(
+                f"ErrorHandlerConfig.locale_dir must be an existing directory of <locale>.json "
+                f"files, got {str(self.locale_dir)!r}"
+            )
+        if self.problem_type_base is not None and (
+            not isinstance(self.problem_type_base, str) or not _URI_RE.match(self.problem_type_base)
+        ):
+            raise ValueError(
+                "ErrorHandlerConfig.problem_type_base must be an absolute URI such as "
+                f"'https://errors.example.com', got {self.problem_type_base!r}"
+            )
+        self._check_framework_errors()
+
+    def _check_framework_errors(self) -> None:
+        checked: dict[int, type[BaseAppException]] = {}
+        for status, cls in dict(self.framework_errors).items():
+            if isinstance(status, bool) or not isinstance(status, int) or not 400 <= status <= 599:
+                raise ValueError(
+                    "ErrorHandlerConfig.framework_errors keys must be HTTP statuses 400-599, "
+                    f"got {status!r}"
+                )
+            info = getattr(cls, "__error_info__", None)
+            if not isinstance(cls, type) or not issubclass(cls, BaseAppException) or info is None:
+                raise ValueError(
+                    "ErrorHandlerConfig.framework_errors values must be classes declared with "
+                    f"@register_exception, got {cls!r} for {status}"
+                )
+            if info.status_code != status:
+                raise ValueError(
+                    f"ErrorHandlerConfig.framework_errors[{status}] is {cls.__name__}, which is "
+                    f"declared with status {info.status_code}; declare it with {status}"
+                )
+            checked[status] = cls
+        object.__setattr__(self, "framework_errors", MappingProxyType(checked))
+
+    @property
+    def media_type(self) -> str:
+        """The Content-Type of error bodies in the configured format."""
+        if self.response_format == "problem+json":
+            return "application/problem+json"
+        return "application/json"
+
+    def replace(self, **changes: Any) -> ErrorHandlerConfig:
+        """Return a copy with *changes* applied (validated again)."""
+        return dataclasses.replace(self, **changes)
+
+    @classmethod
+    def development(cls, **overrides: Any) -> ErrorHandlerConfig:
+        """Local development: 500 bodies show the exception and its traceback."""
+        return cls(**{"debug_mode": True, "include_traceback": True, **overrides})
+
+    @classmethod
+    def production(cls, **overrides: Any) -> ErrorHandlerConfig:
+        """Production: a 500 body reveals nothing about the exception."""
+        return cls(**{"debug_mode": False, "include_traceback": False, **overrides})
+
+    @classmethod
+    def from_environment(
+        cls, environ: Mapping[str, str] | None = None, prefix: str = _ENV_PREFIX
+    ) -> ErrorHandlerConfig:
+        """Build a config from ``FEC_<FIELD>`` variables; bad values name the variable."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for name in (
+            "default_locale",
+            "fallback_locales",
+            "debug_mode",
+            "include_traceback",
+            "locale_dir",
+            "response_format",
+            "problem_type_base",
+        ):
+            var = prefix + name.upper()
+            if var not in env:
+                continue
+            text = env[var].strip()
+            if name in ("debug_mode", "include_traceback"):
+                if text.lower() not in (*_TRUE, *_FALSE):
+                    raise ValueError(
+                        f"{var}={env[var]!r} is not valid: use one of {', '.join(_TRUE + _FALSE)}"
+                    )
+                values[name] = text.lower() in _TRUE
+            elif name == "fallback_locales":
+                values[name] = tuple(t.strip() for t in text.split(",") if t.strip())
+            elif name in ("locale_dir", "problem_type_base"):
+                values[name] = text or None
+            else:
+                values[name] = text
+        try:
+            return cls(**values)
+        except ValueError as exc:
+            names = ", ".join(prefix + k.upper() for k in values)
+            raise ValueError(f"{exc} (from environment variables: {names or 'none'})") from None

@@ -1,0 +1,334 @@
+"""setup_exception_handler: one handler answers every error with the same body.
+
+Every error passes through :meth:`ErrorResponder.__call__`, which resolves it to a declared
+error (the app's own, or a built-in one for framework errors), localises the message, renders
+the body in the configured format, logs it, and calls the observers of
+:mod:`fastapi_error_codes._observers` exactly once.
+"""
+
+from __future__ import annotations
+
+import http
+import logging
+import traceback
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, cast
+
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import HTTPConnection, Request
+from starlette.responses import JSONResponse, Response
+from starlette.websockets import WebSocket
+
+from fastapi_error_codes._bodies import build_body, json_safe
+from fastapi_error_codes._builtin import INTERNAL_STATUS, VALIDATION_STATUS, builtin_error
+from fastapi_error_codes._observers import HandledError, notify
+from fastapi_error_codes._time import utc_timestamp
+from fastapi_error_codes.config import ErrorHandlerConfig
+from fastapi_error_codes.errors import BaseAppException
+from fastapi_error_codes.i18n import MessageProvider, format_message, negotiate_locale
+from fastapi_error_codes.openapi import install_openapi
+from fastapi_error_codes.registry import ErrorInfo
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+    from starlette.types import ExceptionHandler
+
+__all__ = ["CONFIG_STATE_ATTR", "ErrorResponder", "setup_exception_handler"]
+
+_log = logging.getLogger("fastapi_error_codes")
+
+#: ``app.state`` attribute holding the ErrorHandlerConfig once the handlers are installed.
+CONFIG_STATE_ATTR = "fastapi_error_codes_config"
+
+_HANDLED_TYPES: tuple[type[Exception], ...] = (
+    BaseAppException,
+    StarletteHTTPException,
+    RequestValidationError,
+    Exception,
+)
+
+
+@dataclass(slots=True)
+class _Resolved:
+    """An error resolved to what the body shows, before localisation."""
+
+    message_key: str
+    error_code: int
+    error_name: str
+    status_code: int
+    message: str
+    localise: bool
+    detail: Any = None
+    errors: list[dict[str, Any]] | None = None
+    headers: Mapping[str, str] | None = None
+    timestamp: str | None = None
+
+
+def _escape_pointer(part: object) -> str:
+    return str(part).replace("~", "~0").replace("/", "~1")
+
+
+def _default_phrase(status: int) -> str | None:
+    try:
+        return http.HTTPStatus(status).phrase
+    except ValueError:
+        return None
+
+
+class ErrorResponder:
+    """The exception handler installed for every error type; holds the precomputed setup."""
+
+    def __init__(self, config: ErrorHandlerConfig) -> None:
+        self.config = config
+        self.provider: MessageProvider | None = None
+        self.locales: list[str] = []
+        if config.locale_dir is not None:
+            provider = MessageProvider(
+                config.locale_dir, config.default_locale, config.fallback_locales
+            )
+            provider.load_all()  # read the files now: requests never touch the disk
+            self.provider = provider
+            self.locales = provider.get_available_locales()
+        self._overrides: dict[int, ErrorInfo] = {
+            status: cls.__error_info__
+            for status, cls in config.framework_errors.items()
+            if cls.__error_info__ is not None
+        }
+
+    def framework_info(self, status: int) -> ErrorInfo:
+        """Return the declared error answering a framework error with HTTP *status*."""
+        return self._overrides.get(status) or builtin_error(status)
+
+    async def __call__(self, conn: HTTPConnection, exc: Exception) -> Response | None:
+        """Answer *exc* with an error body (or close a WebSocket) and notify observers."""
+        if conn.scope.get("type") == "websocket":
+            await self._close_websocket(conn, exc)
+            return None
+        request = conn if isinstance(conn, Request) else Request(conn.scope)
+        try:
+            if isinstance(exc, StarletteHTTPException) and exc.status_code < 400:
+                # Not an error (e.g. 304 raised to stop processing): answer it plainly.
+                return Response(status_code=exc.status_code, headers=exc.headers)
+            resolved = self.resolve(exc)
+            response, handled = self.respond(request, resolved, exc)
+        except Exception:
+            _log.exception("fastapi_error_codes: building the error response failed")
+            resolved = self._fallback()
+            response, handled = self.respond(request, resolved, exc, localise=False)
+        try:
+            notify(request, handled)
+        except Exception:  # notify swallows observer errors; this guards the lookup itself
+            _log.debug("fastapi_error_codes: notifying observers failed", exc_info=True)
+        return response
+
+    # -- resolving -------------------------------------------------------------------------
+
+    def resolve(self, exc: Exception) -> _Resolved:
+        """Map any exception to the declared error that answers it."""
+        if isinstance(exc, BaseAppException):
+            return _Resolved(
+                message_key=exc.message_key,
+                error_code=exc.error_code,
+                error_name=exc.error_name,
+                status_code=exc.status_code,
+                message=exc.message,
+                localise=exc.message_is_default,
+                detail=exc.detail,
+                headers=exc.headers,
+                timestamp=exc.timestamp,
+            )
+        if isinstance(exc, StarletteHTTPException):
+            return self._resolve_http(exc)
+        if isinstance(exc, RequestValidationError):
+            info = self.framework_info(VALIDATION_STATUS)
+            resolved = self._from_info(info)
+            resolved.errors = [self._field_error(e) for e in exc.errors()]
+            return resolved
+        resolved = self._from_info(self.framework_info(INTERNAL_STATUS))
+        resolved.detail = self._debug_detail(exc)
+        return resolved
+
+    def _from_info(self, info: ErrorInfo) -> _Resolved:
+        return _Resolved(
+            message_key=info.message_key,
+            error_code=info.error_code,
+            error_name=info.error_name,
+            status_code=info.status_code,
+            message=info.message,
+            localise=True,
+        )
+
+    def _resolve_http(self, exc: StarletteHTTPException) -> _Resolved:
+        resolved = self._from_info(self.framework_info(exc.status_code))
+        resolved.status_code = exc.status_code
+        resolved.headers = exc.headers
+        detail: Any = exc.detail
+        if isinstance(detail, str):
+            if detail and detail != _default_phrase(exc.status_code):
+                # The app wrote its own message: show it as written.
+                resolved.message = detail
+                resolved.localise = False
+        elif detail is not None:
+            resolved.detail = detail
+        return resolved
+
+    def _field_error(self, error: Mapping[str, Any]) -> dict[str, Any]:
+        loc = [p if isinstance(p, int) else str(p) for p in error.get("loc", ())]
+        return {
+            "location": loc,
+            "pointer": "".join("/" + _escape_pointer(p) for p in loc),
+            "message": str(error.get("msg", "")),
+            "type": str(error.get("type", "")),
+        }
+
+    def _debug_detail(self, exc: Exception) -> Any:
+        if not (self.config.debug_mode or self.config.include_traceback):
+            return None
+        detail: dict[str, Any] = {}
+        if self.config.debug_mode:
+            detail["exception"] = f"{type(exc).__module__}.{type(exc).__qualname__}"
+            try:
+                detail["exception_message"] = str(exc)
+            except Exception:
+                detail["exception_message"] = None
+        if self.config.include_traceback:
+            detail["traceback"] = [
+                line
+                for chunk in traceback.format_exception(type(exc), exc, exc.__traceback__)
+                for line in chunk.rstrip("\n").split("\n")
+            ]
+        return detail
+
+    def _fallback(self) -> _Resolved:
+        resolved = self._from_info(builtin_error(INTERNAL_STATUS))
+        resolved.localise = False
+        return resolved
+
+    # -- answering -------------------------------------------------------------------------
+
+    def _localise(
+        self, request: Request, resolved: _Resolved, params: Mapping[str, Any]
+    ) -> tuple[str, str]:
+        default_locale = self.config.default_locale
+        if not resolved.localise:
+            return resolved.message, default_locale
+        template, language = resolved.message, default_locale
+        if self.provider is not None:
+            locale = negotiate_locale(request.headers.get("accept-language"), self.locales)
+            found = self.provider.lookup(resolved.message_key, locale)
+            if found is not None:
+                template, language = found
+            if resolved.errors:
+                for entry in resolved.errors:
+                    field = self.provider.lookup(f"validation.{entry['type']}", locale)
+                    if field is not None:
+                        name = str(entry["location"][-1]) if entry["location"] else ""
+                        entry["message"] = format_message(field[0], {"field": name})
+        return format_message(template, params), language
+
+    def respond(
+        self, request: Request, resolved: _Resolved, exc: Exception, *, localise: bool = True
+    ) -> tuple[Response, HandledError]:
+        """Render, log and return the response for *resolved* with its HandledError."""
+        config = self.config
+        detail = json_safe(resolved.detail)
+        params = detail if isinstance(detail, dict) else {}
+        if localise:
+            message, language = self._localise(request, resolved, params)
+        else:
+            message, language = resolved.message, config.default_locale
+        body = build_body(
+            config.response_format,
+            error_code=resolved.error_code,
+            error_name=resolved.error_name,
+            status_code=resolved.status_code,
+            message=message,
+            detail=detail,
+            errors=resolved.errors,
+            timestamp=resolved.timestamp or utc_timestamp(),
+            instance=request.url.path,
+            type_base=config.problem_type_base,
+        )
+        headers = dict(resolved.headers or {})
+        vary = [v for k, v in headers.items() if k.lower() == "vary"]
+        headers = {
+            k: v for k, v in headers.items() if k.lower() not in ("vary", "content-language")
+        }
+        headers["Vary"] = ", ".join([*vary, "Accept-Language"])
+        headers["Content-Language"] = language
+        response = JSONResponse(
+            body,
+            status_code=resolved.status_code,
+            headers=headers,
+            media_type=config.media_type,
+        )
+        self._log(request, resolved, exc)
+        handled = HandledError(
+            error_code=resolved.error_code,
+            error_name=resolved.error_name,
+            status_code=resolved.status_code,
+            message=message,
+            detail={"errors": resolved.errors} if resolved.errors is not None else detail,
+            exception=exc,
+        )
+        return response, handled
+
+    def _log(self, request: Request, resolved: _Resolved, exc: Exception) -> None:
+        server_error = resolved.status_code >= 500
+        _log.log(
+            logging.ERROR if server_error else logging.WARNING,
+            "%s %s -> %d %s (error_code=%d)",
+            request.method,
+            request.url.path,
+            resolved.status_code,
+            resolved.error_name,
+            resolved.error_code,
+            exc_info=exc if server_error else None,
+            extra={
+                "error_code": resolved.error_code,
+                "error_name": resolved.error_name,
+                "status_code": resolved.status_code,
+            },
+        )
+
+    async def _close_websocket(self, conn: HTTPConnection, exc: Exception) -> None:
+        status = getattr(exc, "status_code", INTERNAL_STATUS)
+        server_error = not isinstance(status, int) or status >= 500
+        _log.log(
+            logging.ERROR if server_error else logging.WARNING,
+            "websocket %s -> closed after %s",
+            conn.url.path,
+            type(exc).__name__,
+            exc_info=exc if server_error else None,
+        )
+        if isinstance(conn, WebSocket):
+            await conn.close(code=1011 if server_error else 1008)
+
+
+def setup_exception_handler(
+    app: FastAPI,
+    config: ErrorHandlerConfig | None = None,
+    metrics_config: Any = None,
+) -> None:
+    """Answer every error of *app* with the library's body; optionally wire metrics.
+
+    Calling it again replaces the handlers and the config (nothing is installed twice).
+    *metrics_config* (a ``fastapi_error_codes.metrics.MetricsConfig``) is passed on to
+    ``setup_metrics``, imported only then, so the error core never needs the extras.
+    """
+    if config is None:
+        config = ErrorHandlerConfig()
+    if not isinstance(config, ErrorHandlerConfig):
+        raise TypeError(f"config must be an ErrorHandlerConfig, got {type(config).__name__}")
+    responder = ErrorResponder(config)
+    for exc_type in _HANDLED_TYPES:
+        app.add_exception_handler(exc_type, cast("ExceptionHandler", responder))
+    setattr(app.state, CONFIG_STATE_ATTR, config)
+    install_openapi(app, config)
+    if metrics_config is not None:
+        # Imported here, not at module level: the error core works without the extras.
+        from fastapi_error_codes.metrics.setup import setup_metrics
+
+        setup_metrics(app, metrics_config)
