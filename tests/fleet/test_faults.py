@@ -99,3 +99,45 @@ def test_final_flush_waits_for_a_short_outage(server: RedisServer) -> None:
     store = RedisStore(config)
     assert store.read().total == 1
     store.close()
+
+
+def test_app_requests_are_unaffected_by_an_outage(server: RedisServer) -> None:
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+
+    from fastapi_error_codes import setup_exception_handler
+
+    app = FastAPI()
+    config = MetricsConfig.testing(redis_url=server.url, redis_timeout_ms=300)
+    setup_exception_handler(app, metrics_config=config)
+    with TestClient(app) as client:
+
+        def timed_404s(n: int) -> float:
+            worst = 0.0
+            for _ in range(n):
+                t0 = time.perf_counter()
+                assert client.get("/missing").status_code == 404
+                worst = max(worst, time.perf_counter() - t0)
+            return worst
+
+        timed_404s(50)
+        server.stop()
+        worst_during = timed_404s(200)
+        down = client.get("/metrics")
+        assert down.status_code == 503
+        assert down.json()["status_code"] == 503
+        assert down.headers["retry-after"] == "5"
+        assert client.get("/api/metrics/summary").status_code == 503
+        server.start()
+        deadline = time.monotonic() + 10
+        total = None
+        while time.monotonic() < deadline:
+            response = client.get("/api/metrics/summary")
+            if response.status_code == 200:
+                total = response.json()["error_counts"].get("404")
+                if total == 250:
+                    break
+            time.sleep(0.1)
+        assert total == 250  # every 404 answered during the outage is counted, once
+        # requests never waited for the dead Redis (generous bound for a shared machine)
+        assert worst_during < 0.25

@@ -11,6 +11,7 @@ from fastapi import APIRouter, HTTPException, Path, Query
 from fastapi.params import Depends
 from pydantic import BaseModel, Field
 
+from ._http import store_unavailable_as_503
 from .models import OVERFLOW_CODE, ErrorEvent, FleetView
 
 if TYPE_CHECKING:
@@ -132,7 +133,8 @@ class DashboardAPI:
     # trips) never block the event loop.
     def summary(self) -> MetricsSummaryResponse:
         """Fleet totals per code and status, errors in the last 5 minutes and hour, health."""
-        view = self.collector.read(window_s=3600)
+        with store_unavailable_as_503():
+            view = self.collector.read(window_s=3600)
         now = time.time()
         width = self.collector.config.bucket_width_s
         return MetricsSummaryResponse(
@@ -157,7 +159,8 @@ class DashboardAPI:
         error_code: int | None = Query(None, ge=-1, le=9999, description="Only this code"),
     ) -> list[ErrorEventResponse]:
         """The newest error events of the fleet (masked), newest first."""
-        events = self.collector.get_recent_events(limit, error_code)
+        with store_unavailable_as_503():
+            events = self.collector.get_recent_events(limit, error_code)
         return [ErrorEventResponse.from_event(e) for e in events]
 
     def by_code(
@@ -166,13 +169,14 @@ class DashboardAPI:
         limit: int = Query(20, ge=0, le=MAX_LIMIT, description="Recent events to include"),
     ) -> ErrorCodeStatsResponse:
         """Totals, statuses, windows and recent events of one error code."""
-        view = self.collector.read(window_s=3600)
+        with store_unavailable_as_503():
+            view = self.collector.read(window_s=3600)
+            events = self.collector.get_recent_events(limit, code, flush=False) if limit else []
         statuses = {s: n for (c, s), n in view.totals.items() if c == code}
         if not statuses:
             raise HTTPException(status_code=404, detail=f"no errors recorded with code {code}")
         now = time.time()
         width = self.collector.config.bucket_width_s
-        events = self.collector.get_recent_events(limit, code, flush=False) if limit else []
         return ErrorCodeStatsResponse(
             error_code=code,
             error_name="other" if code == OVERFLOW_CODE else view.names.get(code, ""),
@@ -187,7 +191,8 @@ class DashboardAPI:
         self, limit: int = Query(10, ge=1, le=100, description="How many codes")
     ) -> list[TopErrorResponse]:
         """The error codes with the most errors, largest first."""
-        view = self.collector.read(window_s=0)
+        with store_unavailable_as_503():
+            view = self.collector.read(window_s=0)
         total = view.total or 1
         rows = sorted(view.by_code().items(), key=lambda kv: (-kv[1], kv[0]))[:limit]
         return [

@@ -14,6 +14,7 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from .._observers import HandledError, add_error_observer
+from ._http import store_unavailable_as_503
 from .auth import bearer_token_dependency
 from .collector import ErrorMetricsCollector
 from .config import MetricsConfig
@@ -124,9 +125,10 @@ def setup_metrics(
         components["exporter"] = app.state.metrics_exporter = exporter
 
         async def metrics(request: Request) -> Response:
-            body, content_type = await run_in_threadpool(
-                exporter.render, request.headers.get("accept")
-            )
+            with store_unavailable_as_503():
+                body, content_type = await run_in_threadpool(
+                    exporter.render, request.headers.get("accept")
+                )
             return Response(content=body, media_type=content_type)
 
         app.add_api_route(
