@@ -74,7 +74,7 @@ EMAIL_MASK = "***@***.***"
 #: Appended to text cut at ``max_length``; starts with a space so it never joins a masked value.
 TRUNCATION_MARKER = " [truncated]"
 #: Containers nested deeper than this are replaced by :data:`MASK` (the safe choice).
-MAX_DEPTH = 100
+MAX_DEPTH = 200
 
 _CYCLE = "<cycle>"
 _UNREPRESENTABLE = "<unrepresentable>"
@@ -92,7 +92,9 @@ _SCALARS = (
     enum.Enum,
 )
 
-_EMAIL_FULL = re.compile(r"[\w.+\-]+@[\w\-]+(?:\.[\w\-]+)+")
+# The local part may hold any RFC 5322 "atext" character ("=@example.com" is an address).
+_ATEXT = r"[\w.!#$%&'*+/=?^`{|}~\-]"
+_EMAIL_FULL = re.compile(rf"{_ATEXT}+@[\w\-]+(?:\.[\w\-]+)+")
 _QUOTED = r"""b?'(?:[^'\\\n]|\\.)*'|b?"(?:[^"\\\n]|\\.)*\""""
 _BARE_VALUE = r"""[^\s&,;'"<>()\[\]{}]+"""
 _BRACKETED = r"\{[^{}]*\}|\[[^\[\]]*\]|\([^()]*\)"
@@ -101,7 +103,7 @@ _KEY_CHARS = r"[\w.\-]"
 _URL_CREDS_RE = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.\-]*://)[^/\s:@]+:[^/\s@]+@")
 _JWT_RE = re.compile(r"(?<![\w\-])eyJ[\w\-]{4,}\.[\w\-]{4,}\.[\w\-]*")
 _AUTH_RE = re.compile(r"\b(?P<scheme>bearer|basic)(?P<sp>[ \t]+)(?P<cred>[\w\-.~+/]+=*)", re.I)
-_EMAIL_RE = re.compile(r"(?<![\w.+\-])[\w.+\-]+@[\w\-]+(?:\.[\w\-]+)+")
+_EMAIL_RE = re.compile(rf"(?<!{_ATEXT}){_ATEXT}+@[\w\-]+(?:\.[\w\-]+)+")
 _DIGITS_RE = re.compile(r"\d[ \-]?\d[ \-]?\d")
 _CARD_RE = re.compile(r"(?<!\d)(?:\d[ \-]?){12,18}\d(?!\d)")
 _SSN_RE = re.compile(r"(?<![\d\-])\d{3}-\d{2}-\d{4}(?![\d\-])")
@@ -319,6 +321,8 @@ class PiiMasker:
                     return self._walk_mapping(obj, depth + 1, seen)
                 items = self._walk_items(obj, depth + 1, seen)
                 return items if t is list else tuple(items)
+            except RecursionError:  # called from deep in a stack: hide this subtree only
+                return MASK
             finally:
                 seen.discard(ident)
         if isinstance(obj, str):
@@ -340,6 +344,8 @@ class PiiMasker:
         seen.add(ident)
         try:
             return self._walk_container(obj, depth + 1, seen)
+        except RecursionError:
+            return MASK
         finally:
             seen.discard(ident)
 
