@@ -176,8 +176,9 @@ class MessageProvider:
             return {}
 
     def chain(self, locale: str | None) -> list[str]:
-        """Return the locales tried for *locale*: it, its base language, fallbacks, default."""
+        """Return the locales tried: *locale* (or the default), its base, fallbacks, default."""
         tags: list[str] = []
+        locale = locale or self.default_locale
         if locale:
             parts = normalize_locale(locale).split("-")
             tags.extend("-".join(parts[:end]) for end in range(len(parts), 0, -1))
