@@ -22,7 +22,15 @@ from typing import Any
 
 from .config import MetricsConfig
 from .flusher import Flusher
-from .models import OVERFLOW_CODE, Batch, ErrorEvent, FleetView, MetricsSnapshot, TimeBucket
+from .models import (
+    OVERFLOW_CODE,
+    Batch,
+    ErrorEvent,
+    FleetView,
+    MetricsSnapshot,
+    SeriesKey,
+    TimeBucket,
+)
 from .pii import PiiMasker
 from .stores import MetricsStore, create_store
 
@@ -30,8 +38,12 @@ __all__ = ["CollectorStats", "ErrorMetricsCollector"]
 
 _log = logging.getLogger("fastapi_error_codes.metrics")
 
-# (event_id, time, code, name, status, message, detail, path, method)
-_RawEvent = tuple[str, float, int, str, int, str, Any, "str | None", "str | None"]
+# (event number, time, code, name, status, message, detail, path, method)
+_RawEvent = tuple[int, float, int, str, int, str, Any, "str | None", "str | None"]
+_Cells = dict[SeriesKey, int]
+
+_now = time.time
+_OVERFLOW_KEY: SeriesKey = (OVERFLOW_CODE, OVERFLOW_CODE)
 
 _collectors: weakref.WeakSet[ErrorMetricsCollector] = weakref.WeakSet()
 
@@ -83,7 +95,12 @@ class ErrorMetricsCollector:
         """(Re)create everything that belongs to one process: buffer, ids, lock, flusher."""
         self._lock = threading.Lock()
         self._start_lock = threading.Lock()
-        self._counts: dict[tuple[int, int, int], int] = {}
+        # bucket start (s) -> series -> count; ``_cur`` is the current bucket's cells and
+        # ``_bucket_end`` when it ends (0.0 forces ``_roll``: after a swap, or before start).
+        self._buckets: dict[int, _Cells] = {}
+        self._cur: _Cells = {}
+        self._bucket_end = 0.0
+        self._cells = 0
         self._names: dict[int, str] = {}
         self._events: deque[_RawEvent] = deque(maxlen=self._ring_size)
         self._folded = 0
@@ -128,27 +145,43 @@ class ErrorMetricsCollector:
         method: str | None = None,
     ) -> str:
         """Count one error and keep its raw event; returns the event id. No I/O, one lock."""
+        now = _now()
+        n = next(self._ids)
+        lock = self._lock
+        lock.acquire()
+        try:
+            if now >= self._bucket_end:
+                self._roll(now)
+            cells = self._cur
+            key = (error_code, status_code)
+            count = cells.get(key)
+            if count is None:  # first of this series in this bucket: the cold branch
+                key = self._admit(key, error_name)
+                count = cells.get(key, 0)
+            cells[key] = count + 1
+            self._events.append(
+                (n, now, error_code, error_name, status_code, message, detail, path, method)
+            )
+        finally:
+            lock.release()
+        return f"{self._id_prefix}{n}"
+
+    def _roll(self, now: float) -> None:
+        """Under the lock: open the bucket *now* falls in (and start the flusher once)."""
         if not self._running:
             self._start_flusher()
-        now = time.time()
-        key = (int(now) // self._width, error_code, status_code)
-        event_id = f"{self._id_prefix}{next(self._ids):x}"
-        with self._lock:
-            counts = self._counts
-            n = counts.get(key)
-            if n is None:
-                n = 0
-                if len(counts) >= self._max_cells:
-                    key = (key[0], OVERFLOW_CODE, OVERFLOW_CODE)
-                    n = counts.get(key, 0)
-                    self._folded += 1
-                else:
-                    self._names[error_code] = error_name
-            counts[key] = n + 1
-            self._events.append(
-                (event_id, now, error_code, error_name, status_code, message, detail, path, method)
-            )
-        return event_id
+        start = int(now) - int(now) % self._width
+        self._cur = self._buckets.setdefault(start, {})
+        self._bucket_end = start + self._width
+
+    def _admit(self, key: SeriesKey, error_name: str) -> SeriesKey:
+        """Under the lock: admit a new cell, or fold it into the overflow series past the cap."""
+        if self._cells >= self._max_cells:
+            self._folded += 1
+            return _OVERFLOW_KEY
+        self._cells += 1
+        self._names[key[0]] = error_name
+        return key
 
     def _record_disabled(
         self,
@@ -163,26 +196,30 @@ class ErrorMetricsCollector:
         return ""
 
     # ------------------------------------------------------------------ flush
-    def _swap(self) -> tuple[dict[tuple[int, int, int], int], dict[int, str], list[_RawEvent], int]:
+    def _swap(self) -> tuple[dict[int, _Cells], dict[int, str], list[_RawEvent], int]:
+        """Take the buffer out in O(1) under the lock; the next record opens a new bucket."""
         with self._lock:
-            counts, self._counts = self._counts, {}
+            buckets, self._buckets = self._buckets, {}
+            self._cur = {}
+            self._bucket_end = 0.0
+            self._cells = 0
             names, self._names = self._names, {}
             events = self._events
             self._events = deque(maxlen=self._ring_size)
             folded, self._folded = self._folded, 0
-        return counts, names, list(events), folded
+        return buckets, names, list(events), folded
 
     @property
     def buffered(self) -> int:
         """Records counted locally and not yet in the store (buffer plus pending batch)."""
         pending = sum(self._pending.counts.values()) if self._pending else 0
-        return pending + sum(self._counts.values())
+        return pending + sum(sum(cells.values()) for cells in list(self._buckets.values()))
 
     def _encode_event(self, raw: _RawEvent) -> str:
-        event_id, ts, code, name, status, message, detail, path, method = raw
+        number, ts, code, name, status, message, detail, path, method = raw
         mask = self._masker.mask
         data = {
-            "id": event_id,
+            "id": f"{self._id_prefix}{number}",
             "t": round(ts, 3),
             "c": code,
             "n": name,
@@ -196,10 +233,15 @@ class ErrorMetricsCollector:
         return self._encoder.encode(data)
 
     def _build_batch(self) -> Batch | None:
-        counts, names, raw_events, folded = self._swap()
+        buckets, names, raw_events, folded = self._swap()
         quiet = time.time() - self._last_apply_s < self.config.live_window_s / 3
-        if not counts and not raw_events and quiet:
+        if not buckets and not raw_events and quiet:
             return None
+        counts = {
+            (start, code, status): n
+            for start, cells in buckets.items()
+            for (code, status), n in cells.items()
+        }
         recorded = sum(counts.values())
         kept = raw_events[-self.config.max_events :]
         events: list[str] = []
@@ -209,12 +251,11 @@ class ErrorMetricsCollector:
                 events.append(self._encode_event(raw))
             except Exception:
                 encode_failures += 1
-        width = self._width
         self._seq += 1
         return Batch(
             worker_id=self.worker_id,
             seq=self._seq,
-            counts={(b * width, c, s): n for (b, c, s), n in counts.items()},
+            counts=counts,
             names=names,
             events=events,
             events_dropped=max(0, recorded - len(kept)) + encode_failures,
