@@ -150,8 +150,8 @@ class SentryIntegration:
 
     def _sentry_options(self) -> dict[str, Any]:
         options: dict[str, Any] = {
+            # send_default_pii stays at its default (off; deprecated in newer SDKs).
             "dsn": self.config.sentry_dsn,
-            "send_default_pii": False,
             # Our handlers answer 5xx and report them through observe(), tagged: the Starlette
             # integration must not capture them first (its untagged event would win the dedupe).
             "integrations": _web_integrations(),
