@@ -141,3 +141,84 @@ def test_app_requests_are_unaffected_by_an_outage(server: RedisServer) -> None:
         assert total == 250  # every 404 answered during the outage is counted, once
         # requests never waited for the dead Redis (generous bound for a shared machine)
         assert worst_during < 0.25
+
+
+def test_wrong_type_key_refuses_the_batch_before_any_write(server: RedisServer) -> None:
+    import redis
+
+    config = MetricsConfig.testing(redis_url=server.url, flush_interval_ms=60_000)
+    collector = ErrorMetricsCollector(config)
+    raw = redis.Redis(port=server.port)
+    try:
+        collector.record(301, "A", 404, "x")
+        assert collector.flush()
+        raw.delete("{fastapi_errors}:events")
+        raw.set("{fastapi_errors}:events", "planted")  # a string where the stream belongs
+        for _ in range(4):
+            collector.record(301, "A", 404, "x")
+        assert not collector.flush()
+        assert "WRONGTYPE" in (collector.stats.last_error or "")
+        # nothing of the refused batch was written, and its seq was not marked applied
+        assert raw.hget("{fastapi_errors}:totals", "301:404") == b"1"
+        assert raw.hget("{fastapi_errors}:seq", collector.worker_id) == b"1"
+        raw.delete("{fastapi_errors}:events")
+        assert collector.flush()
+        assert collector.read().totals == {(301, 404): 5}
+    finally:
+        collector.close(timeout=1)
+        raw.close()
+
+
+def test_slow_redis_reply_after_timeout_is_not_counted_twice() -> None:
+    import redis
+
+    server = RedisServer("--enable-debug-command", "yes").start()
+    config = MetricsConfig.testing(
+        redis_url=server.url, flush_interval_ms=60_000, redis_timeout_ms=200
+    )
+    collector = ErrorMetricsCollector(config)
+    try:
+        collector.record(301, "A", 404, "warm-up")
+        assert collector.flush()
+        for _ in range(9):
+            collector.record(301, "A", 404, "x")
+        sleeper = threading.Thread(
+            target=lambda: redis.Redis(port=server.port).execute_command("DEBUG", "SLEEP", "1")
+        )
+        sleeper.start()
+        time.sleep(0.1)
+        t0 = time.perf_counter()
+        assert not collector.flush()  # timed out; Redis runs the script after its sleep
+        assert time.perf_counter() - t0 < 0.9
+        sleeper.join()
+        assert collector.flush()
+        assert collector.read().totals == {(301, 404): 10}
+    finally:
+        collector.close(timeout=1)
+        server.close()
+
+
+def test_exhausted_connection_pool_fails_the_flush_not_the_request(server: RedisServer) -> None:
+    config = MetricsConfig.testing(
+        redis_url=server.url, flush_interval_ms=60_000, redis_max_connections=2
+    )
+    collector = ErrorMetricsCollector(config)
+    store = collector.store
+    assert isinstance(store, RedisStore)
+    pool = store.client.connection_pool
+    held = [pool.get_connection(), pool.get_connection()]
+    try:
+        t0 = time.perf_counter()
+        collector.record(301, "A", 404, "x")
+        assert time.perf_counter() - t0 < 0.05
+        assert not collector.flush()
+        assert "connections" in (collector.stats.last_error or "").lower()
+        for connection in held:
+            pool.release(connection)
+        held = []
+        assert collector.flush()
+        assert collector.read().total == 1
+    finally:
+        for connection in held:
+            pool.release(connection)
+        collector.close(timeout=1)

@@ -8,9 +8,14 @@ from contextlib import contextmanager
 
 from fastapi import HTTPException
 
-__all__ = ["store_unavailable_as_503"]
+__all__ = ["describe_error", "store_unavailable_as_503"]
 
 _log = logging.getLogger("fastapi_error_codes.metrics")
+
+
+def describe_error(exc: BaseException) -> str:
+    """``Type: message`` of a store error (redis-py's repr hides the message)."""
+    return f"{type(exc).__name__}: {exc}"
 
 
 @contextmanager
@@ -21,7 +26,7 @@ def store_unavailable_as_503() -> Iterator[None]:
     except HTTPException:
         raise
     except Exception as exc:
-        _log.warning("fastapi_error_codes: metrics store read failed: %r", exc)
+        _log.warning("fastapi_error_codes: metrics store read failed: %s", describe_error(exc))
         raise HTTPException(
             status_code=503,
             detail="the metrics store is unavailable; try again shortly",

@@ -20,6 +20,7 @@ import weakref
 from collections import deque
 from typing import Any
 
+from ._http import describe_error
 from .config import MetricsConfig
 from .flusher import Flusher
 from .models import (
@@ -288,9 +289,12 @@ class ErrorMetricsCollector:
                 self.store.apply(batch)
             except Exception as exc:
                 self.stats.flush_failures += 1
+                error = describe_error(exc)
                 if self.stats.last_error is None:
-                    _log.warning("fastapi_error_codes: flush to the metrics store failed: %r", exc)
-                self.stats.last_error = repr(exc)
+                    _log.warning(
+                        "fastapi_error_codes: flush to the metrics store failed: %s", error
+                    )
+                self.stats.last_error = error
                 return False
             if self.stats.last_error is not None:
                 _log.warning("fastapi_error_codes: flushing to the metrics store works again")

@@ -53,6 +53,7 @@ class MetricsConfig:
     max_text_length: int = 1024
     max_pending: int = 10000
     redis_timeout_ms: int = 1000
+    redis_max_connections: int = 16
     # --- endpoints ---
     metrics_path: str = "/metrics"
     dashboard_prefix: str = "/api/metrics"
@@ -87,6 +88,7 @@ class MetricsConfig:
         _positive("max_text_length", self.max_text_length, minimum=16)
         _positive("max_pending", self.max_pending, minimum=100)
         _positive("redis_timeout_ms", self.redis_timeout_ms, minimum=10)
+        _positive("redis_max_connections", self.redis_max_connections, minimum=2)
         if isinstance(self.pii_patterns, str) or not all(
             isinstance(p, str) and p for p in self.pii_patterns
         ):

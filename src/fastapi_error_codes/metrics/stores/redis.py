@@ -35,6 +35,17 @@ SCHEMA_VERSION = "1"
 #       then n_names, n_names x (code, name), then the events.
 APPLY_SCRIPT = (
     """
+-- Refuse a batch before writing anything if a key holds the wrong type: Redis does not roll
+-- back a script that fails half-way, and a half-applied batch would be marked applied.
+local want = {'hash', 'hash', 'stream', 'zset', 'hash', 'hash'}
+for k = 1, #KEYS do
+  local t = redis.call('TYPE', KEYS[k])['ok']
+  local w = want[k] or 'hash'
+  if t ~= 'none' and t ~= w then
+    return redis.error_reply('WRONGTYPE fastapi_error_codes: key ' .. KEYS[k] .. ' holds a '
+      .. t .. ', expected a ' .. w .. '; delete or rename it')
+  end
+end
 local worker = ARGV[1]
 local seq = tonumber(ARGV[2])
 local now_ms = ARGV[3]
@@ -125,6 +136,7 @@ def connect(config: MetricsConfig) -> Redis | RedisCluster:
         # behind its back, and must not hang a reader for its default 10 attempts.
         "retry": Retry(NoBackoff(), 0),
         "health_check_interval": 30,
+        "max_connections": config.redis_max_connections,
     }
     scheme, _, rest = url.partition("://")
     if scheme.endswith("+cluster"):
@@ -150,7 +162,11 @@ def connect(config: MetricsConfig) -> Redis | RedisCluster:
         )
         db = int(path[1]) if len(path) > 1 else 0
         master: Redis = sentinel.master_for(  # type: ignore[no-untyped-call]
-            path[0], db=db, retry=options["retry"], health_check_interval=30
+            path[0],
+            db=db,
+            retry=options["retry"],
+            health_check_interval=30,
+            max_connections=config.redis_max_connections,
         )
         return master
     return redis.Redis.from_url(url, **options)
