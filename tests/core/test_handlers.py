@@ -275,6 +275,7 @@ class TestLogging:
         assert [r.levelno for r in records] == [logging.WARNING]
         assert records[0].exc_info is None
         assert "GET /users/1 -> 404 UserNotFound (error_code=3001)" in records[0].getMessage()
+        assert records[0].error_code == 3001  # type: ignore[attr-defined]
 
     def test_5xx_error_with_traceback(
         self, make_client: MakeClient, caplog: pytest.LogCaptureFixture
@@ -501,3 +502,72 @@ def test_websocket_http_exception_closes(make_client: MakeClient) -> None:
     with pytest.raises(WebSocketDisconnect) as info, client.websocket_connect("/ws"):
         pass
     assert info.value.code == 1008
+
+
+def test_declared_error_raised_in_a_middleware_keeps_its_status(registry: Any) -> None:
+    from starlette.middleware.base import BaseHTTPMiddleware
+
+    from fastapi_error_codes import BaseAppException, register_exception
+
+    @register_exception(error_code=250, message="No key", status_code=401, registry=registry)
+    class NoKey(BaseAppException):
+        pass
+
+    async def require_key(request: Any, call_next: Any) -> Any:
+        raise NoKey()
+
+    app = FastAPI()
+    app.add_middleware(BaseHTTPMiddleware, dispatch=require_key)
+    setup_exception_handler(app)
+    seen: list[HandledError] = []
+    add_error_observer(app, lambda _r, e: seen.append(e))
+    response = TestClient(app, raise_server_exceptions=False).get("/anything")
+    assert_error(response, NoKey)
+    assert [e.error_code for e in seen] == [250]
+
+
+def test_own_init_calling_super(registry: Any) -> None:
+    from fastapi_error_codes import BaseAppException, register_exception
+
+    @register_exception(
+        error_code=310, message="Item {item} missing", status_code=404, registry=registry
+    )
+    class ItemMissing(BaseAppException):
+        def __init__(self, item: str) -> None:
+            super().__init__(detail={"item": item})
+
+    app = FastAPI()
+
+    @app.get("/")
+    def read() -> None:
+        raise ItemMissing("pen")
+
+    setup_exception_handler(app)
+    body = assert_error(TestClient(app).get("/"), ItemMissing, detail={"item": "pen"})
+    assert body["message"] == "Item pen missing"
+
+
+def test_a_failure_while_answering_falls_back_to_500(
+    registry: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    from fastapi_error_codes import BaseAppException
+
+    class Hostile(BaseAppException):
+        @property
+        def message_key(self) -> str:
+            raise RuntimeError("bug while resolving")
+
+    app = FastAPI()
+
+    @app.get("/")
+    def read() -> None:
+        raise Hostile(7, "m", 409)
+
+    setup_exception_handler(app)
+    seen: list[HandledError] = []
+    add_error_observer(app, lambda _r, e: seen.append(e))
+    response = TestClient(app, raise_server_exceptions=False).get("/")
+    assert_error(response, 500)
+    assert "bug while resolving" not in response.text
+    assert [e.status_code for e in seen] == [500]
+    assert "building the error response failed" in caplog.text
