@@ -103,6 +103,16 @@ class ErrorHandlerConfig:
             checked[status] = cls
         object.__setattr__(self, "framework_errors", MappingProxyType(checked))
 
+    def __hash__(self) -> int:
+        # The generated hash would fail on the framework_errors mapping; hash its items.
+        return hash(
+            tuple(
+                tuple(sorted(value.items())) if f.name == "framework_errors" else value
+                for f in dataclasses.fields(self)
+                for value in (getattr(self, f.name),)
+            )
+        )
+
     @property
     def media_type(self) -> str:
         """The Content-Type of error bodies in the configured format."""

@@ -112,3 +112,15 @@ def test_from_os_environ(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("APP_RESPONSE_FORMAT", "problem+json")
     config = ErrorHandlerConfig.from_environment(prefix="APP_")
     assert config.response_format == "problem+json"
+
+
+def test_hashable_and_equal(registry: ErrorRegistry) -> None:
+    @register_exception(error_code=1, message="m", status_code=404, registry=registry)
+    class Missing(BaseAppException):
+        pass
+
+    one = ErrorHandlerConfig(framework_errors={404: Missing}, fallback_locales=["ko"])
+    two = ErrorHandlerConfig(framework_errors={404: Missing}, fallback_locales=("ko",))
+    assert one == two
+    assert hash(one) == hash(two)
+    assert len({one, two, ErrorHandlerConfig()}) == 2

@@ -229,3 +229,25 @@ class TestCatalog:
             pass
 
         assert 7001 in {e.error_code for e in error_catalog()}
+
+
+def test_custom_openapi_set_before_setup_is_wrapped() -> None:
+    from fastapi.openapi.utils import get_openapi
+
+    app = FastAPI()
+
+    @app.post("/items")
+    def create(payload: Payload) -> Payload:
+        return payload
+
+    def custom() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = get_openapi(title="Custom", version="9", routes=app.routes)
+        return app.openapi_schema
+
+    app.openapi = custom  # type: ignore[method-assign]
+    setup_exception_handler(app)
+    schema = app.openapi()
+    validate(schema)
+    assert schema["info"]["title"] == "Custom"
+    assert "HTTPValidationError" not in json.dumps(schema)
