@@ -152,6 +152,10 @@ class _MpPeer:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait(5)
+        for pipe in (self.proc.stdin, self.proc.stdout):
+            if pipe is not None:
+                with contextlib.suppress(OSError):
+                    pipe.close()
         shutil.rmtree(self.dir, ignore_errors=True)
 
 

@@ -1,0 +1,317 @@
+"""Row 5: end to end. Error responses per second and p50/p99 through gunicorn.
+
+Three servers run side by side, each gunicorn with 2 ``uvicorn_worker.UvicornWorker``
+workers serving :mod:`benchmarks.e2e_app`: metrics off, metrics on the memory store, metrics on
+the Redis store. The load comes from a separate process on loopback (a small asyncio HTTP/1.1
+keep-alive client: C connections, each sending the next request when the answer is in, for a
+fixed time). Rounds alternate between the servers (off, memory, redis, then the reverse) so
+drift hits all three alike; figures are medians over rounds.
+
+Afterwards the Redis server's ``/metrics`` must show exactly the number of error responses the
+load generator received from it: the fleet count is checked, not assumed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from typing import Any
+
+from ._common import Context, Result, child_env, free_port, median, ratio
+
+MODES = ("off", "memory", "redis")
+TOKEN = "bench-token-0123456789"
+
+
+# ---------------------------------------------------------------- load generator (child)
+async def _connection(
+    port: int, deadline: float, warm_until: float, lat: list[float], tally: dict[str, int], k: int
+) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    i = k
+    try:
+        while True:
+            now = time.perf_counter()
+            if now >= deadline:
+                return
+            request = f"GET /e/{i % 5} HTTP/1.1\r\nHost: bench\r\n\r\n".encode()
+            i += 1
+            writer.write(request)
+            head = await reader.readuntil(b"\r\n\r\n")
+            status = int(head[9:12])
+            length = 0
+            for line in head.split(b"\r\n"):
+                if line[:15].lower() == b"content-length:":
+                    length = int(line[15:])
+            if length:
+                await reader.readexactly(length)
+            done = time.perf_counter()
+            tally["sent"] += 1
+            if status in (403, 404, 409, 429, 502):
+                tally["errors"] += 1
+            else:
+                tally["unexpected"] += 1
+            if now >= warm_until:
+                lat.append(done - now)
+    finally:
+        writer.close()
+        with contextlib.suppress(Exception):
+            await writer.wait_closed()
+
+
+async def _load(port: int, seconds: float, warmup: float, conns: int) -> dict[str, Any]:
+    start = time.perf_counter()
+    warm_until = start + warmup
+    deadline = warm_until + seconds
+    lat: list[float] = []
+    tally = {"sent": 0, "errors": 0, "unexpected": 0}
+    await asyncio.gather(
+        *(_connection(port, deadline, warm_until, lat, tally, k) for k in range(conns))
+    )
+    measured = len(lat)
+    lat.sort()
+
+    def pct(p: float) -> float:
+        return lat[min(measured - 1, int(p * measured))] * 1000 if measured else float("nan")
+
+    return {
+        **tally,
+        "measured": measured,
+        "rps": measured / seconds,
+        "p50_ms": pct(0.50),
+        "p99_ms": pct(0.99),
+    }
+
+
+def load(port: int, seconds: float, warmup: float = 0.3, conns: int = 8) -> dict[str, Any]:
+    """Run the load generator in a separate process; its figures."""
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.e2e",
+            "--load",
+            str(port),
+            str(seconds),
+            str(warmup),
+            str(conns),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+        env=child_env(),
+        timeout=seconds + warmup + 60,
+    )
+    figures: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    return figures
+
+
+# ---------------------------------------------------------------- servers
+class Server:
+    """One gunicorn with 2 UvicornWorker workers serving the bench app in one mode."""
+
+    def __init__(self, mode: str, redis_url: str, namespace: str, workers: int = 2) -> None:
+        self.mode = mode
+        self.port = free_port()
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "benchmarks.e2e_app:app",
+                "--workers",
+                str(workers),
+                "--worker-class",
+                "uvicorn_worker.UvicornWorker",
+                "--bind",
+                f"127.0.0.1:{self.port}",
+                "--log-level",
+                "warning",
+                "--graceful-timeout",
+                "10",
+            ],
+            env=child_env(
+                FECB_MODE=mode,
+                FECB_REDIS_URL=redis_url,
+                FECB_NAMESPACE=namespace,
+                FECB_TOKEN=TOKEN,
+            ),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+        )
+
+    def get(self, path: str, timeout: float = 5.0) -> tuple[int, str]:
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{self.port}{path}", headers={"Authorization": f"Bearer {TOKEN}"}
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as response:
+                return response.status, response.read().decode()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read().decode()
+
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                err = self.proc.stderr.read().decode() if self.proc.stderr else ""
+                raise RuntimeError(f"gunicorn ({self.mode}) exited: {err[-2000:]}")
+            with contextlib.suppress(OSError):
+                status, _ = self.get("/ok", timeout=1)
+                if status == 200:
+                    return
+            time.sleep(0.1)
+        raise TimeoutError(f"gunicorn ({self.mode}) not ready after {timeout}s")
+
+    def terminate(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        if self.proc.stderr:
+            self.proc.stderr.close()
+
+
+def fleet_total(server: Server) -> float:
+    """fastapi_errors_total from the server's /metrics."""
+    status, text = server.get("/metrics")
+    if status != 200:
+        raise AssertionError(f"/metrics answered {status}: {text[:300]}")
+    for line in text.splitlines():
+        if line.startswith("fastapi_errors_total "):
+            return float(line.split()[1])
+    raise AssertionError("no fastapi_errors_total in /metrics")
+
+
+def run(ctx: Context) -> list[Result]:
+    """Row 5: req/s and p50/p99 for metrics off, memory store, Redis store."""
+    seconds = ctx.pick(5.0, 2.0, 0.3)
+    rounds = ctx.pick(5, 3, 1)
+    ns = ctx.namespace("e2e")
+    ctx.log(f"row 5: end to end, 3 servers x 2 workers, {rounds} rounds of {seconds}s each")
+    servers = {mode: Server(mode, ctx.redis_url, ns) for mode in MODES}
+    runs: dict[str, list[dict[str, Any]]] = {mode: [] for mode in MODES}
+    try:
+        for server in servers.values():
+            server.wait_ready()
+        warm_errors = 0
+        if ctx.scale != "tiny":
+            for mode, server in servers.items():  # warm every worker once
+                figures = load(server.port, min(seconds, 1.0), warmup=0.0)
+                if mode == "redis":
+                    warm_errors = figures["errors"]
+        for r in range(rounds):
+            order = MODES if r % 2 == 0 else MODES[::-1]
+            for mode in order:
+                figures = load(servers[mode].port, seconds, warmup=ctx.pick(0.3, 0.3, 0.05))
+                if figures["unexpected"]:
+                    raise AssertionError(f"{mode}: {figures['unexpected']} unexpected answers")
+                runs[mode].append(figures)
+        # Exactness on the Redis server: every error answered is in the fleet total.
+        sent_redis = warm_errors + sum(f["errors"] for f in runs["redis"])
+        total = 0.0
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            time.sleep(0.3)
+            total = fleet_total(servers["redis"])
+            if total >= sent_redis:
+                break
+        if int(total) != sent_redis:
+            raise AssertionError(f"Redis fleet total {total}, {sent_redis} errors answered")
+    finally:
+        for server in servers.values():
+            server.terminate()
+        for server in servers.values():
+            server.stop()
+
+    def med(mode: str, key: str) -> float:
+        return median([f[key] for f in runs[mode]])
+
+    off_rps, mem_rps, redis_rps = (med(m, "rps") for m in MODES)
+    off_p99, mem_p99, redis_p99 = (med(m, "p99_ms") for m in MODES)
+    off_p50, mem_p50, redis_p50 = (med(m, "p50_ms") for m in MODES)
+    raw = {mode: runs[mode] for mode in MODES}
+    return [
+        Result(
+            row=5,
+            what="end to end: Redis store, error responses/s (2 workers)",
+            unit="req/s",
+            us=redis_rps,
+            peer=off_rps,
+            peer_name="metrics off",
+            ratio=ratio(redis_rps, off_rps),
+            aim=">= 0.95",
+            met=redis_rps >= 0.95 * off_rps,
+            samples={m: [f["rps"] for f in runs[m]] for m in MODES},
+            extra={"runs": raw, "fleet_total_checked": sent_redis},
+        ),
+        Result(
+            row=5,
+            what="end to end: Redis store, p99 latency",
+            unit="ms",
+            us=redis_p99,
+            peer=off_p99,
+            peer_name="metrics off",
+            ratio=ratio(redis_p99, off_p99),
+            aim="<= 1.10",
+            met=redis_p99 <= 1.10 * off_p99,
+            samples={m: [f["p99_ms"] for f in runs[m]] for m in MODES},
+        ),
+        Result(
+            row=5,
+            what="end to end: Redis store, p50 latency",
+            unit="ms",
+            us=redis_p50,
+            peer=off_p50,
+            peer_name="metrics off",
+            ratio=ratio(redis_p50, off_p50),
+            aim="- (context)",
+            met=None,
+            samples={m: [f["p50_ms"] for f in runs[m]] for m in MODES},
+        ),
+        Result(
+            row=5,
+            what="end to end: memory store, error responses/s",
+            unit="req/s",
+            us=mem_rps,
+            peer=off_rps,
+            peer_name="metrics off",
+            ratio=ratio(mem_rps, off_rps),
+            aim=">= 0.95",
+            met=mem_rps >= 0.95 * off_rps,
+        ),
+        Result(
+            row=5,
+            what="end to end: memory store, p99 latency",
+            unit="ms",
+            us=mem_p99,
+            peer=off_p99,
+            peer_name="metrics off",
+            ratio=ratio(mem_p99, off_p99),
+            aim="<= 1.10",
+            met=mem_p99 <= 1.10 * off_p99,
+            extra={"p50_ms": mem_p50},
+        ),
+    ]
+
+
+if __name__ == "__main__" and "--load" in sys.argv:
+    i = sys.argv.index("--load")
+    port, secs, warm, conns = sys.argv[i + 1 : i + 5]
+    result = asyncio.run(_load(int(port), float(secs), float(warm), int(conns)))
+    print(json.dumps(result), flush=True)
