@@ -245,3 +245,15 @@ def test_close_does_the_final_flush(make_collector: Any) -> None:
     assert collector.close()
     assert collector.store.read().total == 1
     assert collector.close()  # idempotent
+
+
+def test_series_cap_holds_in_the_local_buffer(make_collector: Any) -> None:
+    collector = make_collector(flush_interval_ms=60_000, max_series=10)
+    for code in range(1000):
+        collector.record(code, f"E{code}", 400, "x")
+    assert len(collector._series) == 10
+    assert sum(len(cells) for cells in collector._buckets.values()) <= 11
+    view = collector.read()
+    assert view.total == 1000
+    assert len(view.totals) == 11
+    assert view.series_folded == 990

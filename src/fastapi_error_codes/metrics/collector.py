@@ -81,6 +81,7 @@ class ErrorMetricsCollector:
         self.store: MetricsStore = store if store is not None else create_store(self.config)
         self._width = self.config.bucket_width_s
         self._max_cells = self.config.max_pending
+        self._max_series = self.config.max_series
         self._ring_size = min(self.config.max_events, self.config.max_pending)
         self._masker = PiiMasker(self.config.pii_patterns, max_length=self.config.max_text_length)
         self._encoder = json.JSONEncoder(default=str, ensure_ascii=False, separators=(",", ":"))
@@ -102,6 +103,7 @@ class ErrorMetricsCollector:
         self._cur: _Cells = {}
         self._bucket_end = 0.0
         self._cells = 0
+        self._series: set[SeriesKey] = set()
         self._names: dict[int, str] = {}
         self._events: deque[_RawEvent] = deque(maxlen=self._ring_size)
         self._folded = 0
@@ -176,11 +178,20 @@ class ErrorMetricsCollector:
         self._bucket_end = start + self._width
 
     def _admit(self, key: SeriesKey, error_name: str) -> SeriesKey:
-        """Under the lock: admit a new cell, or fold it into the overflow series past the cap."""
-        if self._cells >= self._max_cells:
+        """Under the lock: admit a new cell, or fold it into the overflow series.
+
+        Folds past ``max_series`` distinct series or ``max_pending`` cells (bucket x series) in
+        this buffer, so a flood of distinct codes keeps memory flat; the store applies the same
+        series cap fleet-wide.
+        """
+        series = self._series
+        if self._cells >= self._max_cells or (
+            key not in series and len(series) >= self._max_series
+        ):
             self._folded += 1
             return _OVERFLOW_KEY
         self._cells += 1
+        series.add(key)
         self._names[key[0]] = error_name
         return key
 
@@ -204,6 +215,7 @@ class ErrorMetricsCollector:
             self._cur = {}
             self._bucket_end = 0.0
             self._cells = 0
+            self._series = set()
             names, self._names = self._names, {}
             events = self._events
             self._events = deque(maxlen=self._ring_size)
