@@ -9,6 +9,7 @@ its own codes:
     with_metrics.py    310-311
     with_prometheus.py 250, 530
     with_dashboard.py  320, 480
+    with_sentry.py     340-341
 
 Codes 400-451 and 500-511 are left alone: the built-in framework errors (unknown route,
 validation, unexpected exception) use the HTTP status as their code.
