@@ -14,7 +14,7 @@ import pytest
 import sentry_sdk
 from fastapi import FastAPI, HTTPException
 from fastapi.testclient import TestClient
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sentry_sdk.integrations.starlette import StarletteIntegration
 from starlette.requests import Request
 
@@ -577,3 +577,34 @@ def test_describe_and_fingerprint_helpers() -> None:
     assert describe_exception(ValueError()) == (500, "InternalServerError", 500, False)
     assert fingerprint_for(5003) == ["fastapi-error-codes", "5003"]
     assert fingerprint_for(500, declared=False) == ["{{ default }}", "500"]
+
+
+class Signup(BaseModel):
+    email: str
+    password: str = Field(min_length=64)  # too short: the input lands in the error list
+
+
+def test_request_validation_error_repr_is_masked(
+    make_sentry: MakeSentry, transport: CapturingTransport
+) -> None:
+    # The pitfall: str(RequestValidationError) -- the exception value Sentry shows -- embeds
+    # the request's inputs as a Python repr ('password': '...').
+    integration = make_sentry(sentry_capture_4xx=True)
+    app = make_app(integration)
+
+    @app.post("/signup")
+    def signup(body: Signup, age: int) -> None:
+        return None
+
+    with TestClient(app) as client:
+        response = client.post(
+            "/signup?age=x", json={"email": EMAIL, "password": SECRETS["pw_body"]}
+        )
+    assert response.status_code == 422
+    (event,) = transport.events
+    assert event["tags"]["error_code"] == "422"
+    assert "'loc': ('body', 'password')" in event["exception"]["values"][-1]["value"]
+    assert event["exception"]["values"][-1]["type"] == "RequestValidationError"
+    dump = transport.dump()
+    assert SECRETS["pw_body"] not in dump
+    assert EMAIL not in dump
