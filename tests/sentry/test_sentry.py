@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 import sentry_sdk
 from fastapi import FastAPI, HTTPException
+from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 from pydantic import BaseModel, Field
 from sentry_sdk.integrations.starlette import StarletteIntegration
@@ -99,6 +100,7 @@ def fake_request(app: FastAPI | None = None) -> Request:
         "type": "http",
         "method": "GET",
         "path": "/orders/7",
+        "route": APIRoute("/orders/{order_id}", lambda order_id: None),
         "headers": [],
         "query_string": b"",
     }
@@ -393,7 +395,7 @@ def test_declared_4xx_is_a_breadcrumb_not_an_issue(
     assert crumb["level"] == "warning"
     assert crumb["data"]["error_code"] == 4004
     assert crumb["data"]["status_code"] == 404
-    assert crumb["data"]["path"] == "/orders/7"
+    assert crumb["data"]["route"] == "/orders/{order_id}"  # the template, not the raw path
 
 
 def test_4xx_captured_when_configured(
@@ -608,3 +610,12 @@ def test_request_validation_error_repr_is_masked(
     dump = transport.dump()
     assert SECRETS["pw_body"] not in dump
     assert EMAIL not in dump
+
+
+def test_a_malformed_dsn_leaves_sentry_off_instead_of_failing_startup() -> None:
+    config = MetricsConfig.testing(sentry_enabled=True, sentry_dsn="not a dsn")
+    integration = SentryIntegration(config)
+    integration.initialize()
+    assert not integration.initialized
+    assert integration.failures == 1
+    assert integration.capture_event(1, "E", "m") is None

@@ -143,8 +143,12 @@ class SentryIntegration:
             if self._pid == pid and self._sdk is not None:
                 return
             sdk = _import_sentry_sdk()
-            options = self._sentry_options()
-            sdk.init(**options)
+            try:
+                sdk.init(**self._sentry_options())
+            except Exception:  # a malformed DSN or option: degrade to "off", never crash
+                _log.exception("fastapi_error_codes: sentry_sdk.init failed; Sentry stays off")
+                self.failures += 1
+                return
             self._sdk = sdk
             self._pid = pid
 
@@ -328,7 +332,7 @@ class SentryIntegration:
                         "error_name": error.error_name,
                         "status_code": status,
                         "method": request.scope.get("method"),
-                        "path": request.scope.get("path"),
+                        "route": _route_path(request),
                     },
                 )
         except Exception:
@@ -351,7 +355,7 @@ class SentryIntegration:
                     "message": error.message,
                     "detail": error.detail,
                     "method": request.scope.get("method"),
-                    "path": request.scope.get("path"),
+                    "route": _route_path(request),
                 },
             )
             sdk.capture_exception(error.exception)
@@ -443,6 +447,12 @@ class SentryIntegration:
             _log.warning(
                 "fastapi_error_codes: Sentry integration failed (logged once)", exc_info=True
             )
+
+
+def _route_path(request: Request) -> str | None:
+    """The route template (``/users/{user_id}``), never the raw path: paths can hold secrets."""
+    path = getattr(request.scope.get("route"), "path", None)
+    return path if isinstance(path, str) else None
 
 
 def _web_integrations() -> list[Any]:
