@@ -174,3 +174,19 @@ def test_lifespan_shutdown_does_the_final_flush() -> None:
         collector = app.state.metrics_collector
         assert collector.buffered == 1  # flush interval is a minute: still local
     assert collector.store.read().total == 1  # the lifespan shutdown flushed it
+
+
+def test_unprotected_fleet_endpoints_warn_once(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from fastapi_error_codes.metrics import setup as setup_mod
+
+    monkeypatch.setattr(setup_mod, "_warned", set())
+    config = MetricsConfig.testing(redis_url="redis://127.0.0.1:1/0")
+    with caplog.at_level("WARNING", logger="fastapi_error_codes.metrics"):
+        for _ in range(3):
+            setup_metrics(FastAPI(), config)
+        setup_metrics(FastAPI(), MetricsConfig.testing())  # in-process store: no warning
+        setup_metrics(FastAPI(), config.replace(auth_token="t" * 16))
+    warnings = [r for r in caplog.records if "without protection" in r.getMessage()]
+    assert len(warnings) == 1

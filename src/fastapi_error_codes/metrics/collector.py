@@ -327,7 +327,8 @@ class ErrorMetricsCollector:
         if flusher is not None:
             flusher.stop(timeout)
         deadline = time.monotonic() + timeout
-        ok = self.flush(timeout)
+        # Nothing counted and nothing pending: no final flush (and no heartbeat) is needed.
+        ok = (self._pending is None and not self._buckets) or self.flush(timeout)
         while not ok and time.monotonic() < deadline:
             time.sleep(min(0.1, max(0.0, deadline - time.monotonic())))
             ok = self.flush(max(0.0, deadline - time.monotonic()))

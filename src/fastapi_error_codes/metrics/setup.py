@@ -31,6 +31,21 @@ def _close_at_exit(ref: weakref.ReferenceType[ErrorMetricsCollector]) -> None:
         collector.close(timeout=2.0)
 
 
+_warned: set[str] = set()
+
+
+def _warn_unprotected_once(config: MetricsConfig) -> None:
+    """Fleet mode (a Redis URL: production) without protection: say so, once per process."""
+    if config.redis_url and "unprotected" not in _warned:
+        _warned.add("unprotected")
+        _log.warning(
+            "fastapi_error_codes: %s and %s serve the fleet's error data without "
+            "protection; set MetricsConfig.auth_token (FEC_AUTH_TOKEN) or pass auth_dependency",
+            config.metrics_path,
+            config.dashboard_prefix,
+        )
+
+
 def _auth_dependencies(
     config: MetricsConfig, auth_dependency: Callable[..., Any] | None
 ) -> list[Any]:
@@ -145,12 +160,8 @@ def setup_metrics(
         dashboard = DashboardAPI(collector, prefix=config.dashboard_prefix, dependencies=deps)
         components["dashboard"] = app.state.metrics_dashboard = dashboard
         app.include_router(dashboard.router)
-    if not deps and config.redis_url and (config.prometheus_enabled or config.dashboard_enabled):
-        _log.warning(
-            "fastapi_error_codes: %s and %s are not protected; set MetricsConfig.auth_token",
-            config.metrics_path,
-            config.dashboard_prefix,
-        )
+    if not deps and (config.prometheus_enabled or config.dashboard_enabled):
+        _warn_unprotected_once(config)
 
     def startup() -> None:
         collector.start()
