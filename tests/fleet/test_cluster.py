@@ -52,4 +52,6 @@ def test_store_works_unchanged_on_a_cluster(cluster: list[RedisServer]) -> None:
     finally:
         for collector in collectors:
             collector.close(timeout=1)
-        RedisStore(config).clear()
+        cleaner = RedisStore(config)
+        cleaner.clear()
+        cleaner.close()

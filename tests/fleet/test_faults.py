@@ -97,8 +97,10 @@ def test_final_flush_waits_for_a_short_outage(server: RedisServer) -> None:
     threading.Timer(0.5, server.start).start()
     assert collector.close(timeout=5)
     store = RedisStore(config)
-    assert store.read().total == 1
-    store.close()
+    try:
+        assert store.read().total == 1
+    finally:
+        store.close()
 
 
 def test_app_requests_are_unaffected_by_an_outage(server: RedisServer) -> None:

@@ -24,6 +24,19 @@ def client(redis_url: str) -> Iterator[redis.Redis]:
 
 
 @pytest.fixture
+def make_store(make_config: Callable[..., MetricsConfig]) -> Iterator[Callable[..., RedisStore]]:
+    made: list[RedisStore] = []
+
+    def make(**overrides: Any) -> RedisStore:
+        made.append(RedisStore(make_config(**overrides)))
+        return made[-1]
+
+    yield make
+    for store in made:
+        store.close()
+
+
+@pytest.fixture
 def collectors() -> Iterator[list[ErrorMetricsCollector]]:
     made: list[ErrorMetricsCollector] = []
     yield made
@@ -45,9 +58,9 @@ def _batch(seq: int, worker: str = "w1", **kw: Any) -> Batch:
 
 
 def test_key_layout_shares_the_namespace_hash_tag(
-    make_config: Callable[..., MetricsConfig], client: redis.Redis, redis_namespace: str
+    make_store: Callable[..., RedisStore], client: redis.Redis, redis_namespace: str
 ) -> None:
-    store = RedisStore(make_config())
+    store = make_store()
     assert store.apply(_batch(1))
     keys = sorted(k.decode() for k in client.scan_iter(match="{" + redis_namespace + "}:*"))
     tag = "{" + redis_namespace + "}"
@@ -73,8 +86,8 @@ def test_key_layout_shares_the_namespace_hash_tag(
     assert 0 < ttl <= 86400 + 60  # bucket hashes expire after the retention
 
 
-def test_same_batch_applied_twice_counts_once(make_config: Callable[..., MetricsConfig]) -> None:
-    store = RedisStore(make_config())
+def test_same_batch_applied_twice_counts_once(make_store: Callable[..., RedisStore]) -> None:
+    store = make_store()
     batch = _batch(1)
     assert store.apply(batch) is True
     assert store.apply(batch) is False
@@ -112,9 +125,9 @@ def test_exact_fleet_totals_from_many_threads_and_workers(
 
 
 def test_script_flush_between_flushes(
-    make_config: Callable[..., MetricsConfig], client: redis.Redis
+    make_store: Callable[..., RedisStore], client: redis.Redis
 ) -> None:
-    store = RedisStore(make_config())
+    store = make_store()
     assert store.apply(_batch(1))
     client.script_flush()
     assert store.apply(_batch(2))  # NOSCRIPT -> reloaded, applied once
@@ -122,9 +135,9 @@ def test_script_flush_between_flushes(
 
 
 def test_stream_stays_near_its_cap(
-    make_config: Callable[..., MetricsConfig], client: redis.Redis, redis_namespace: str
+    make_store: Callable[..., RedisStore], client: redis.Redis, redis_namespace: str
 ) -> None:
-    store = RedisStore(make_config(max_events=200))
+    store = make_store(max_events=200)
     event = '{"id":"e","t":1.0,"c":301,"n":"A","s":404,"m":"x"}'
     for seq in range(1, 21):
         store.apply(_batch(seq, events=[event] * 100))
@@ -135,9 +148,9 @@ def test_stream_stays_near_its_cap(
 
 
 def test_series_cap_holds_inside_the_script_across_workers(
-    make_config: Callable[..., MetricsConfig],
+    make_store: Callable[..., RedisStore],
 ) -> None:
-    store = RedisStore(make_config(max_series=10))
+    store = make_store(max_series=10)
     bucket = int(time.time()) - int(time.time()) % 60
     for w in range(4):  # four workers, each with 5 distinct new series
         counts = {(bucket, 100 * w + i, 400): 2 for i in range(5)}
@@ -151,9 +164,9 @@ def test_series_cap_holds_inside_the_script_across_workers(
 
 
 def test_read_cost_does_not_grow_with_worker_churn(
-    make_config: Callable[..., MetricsConfig], client: redis.Redis, redis_namespace: str
+    make_store: Callable[..., RedisStore], client: redis.Redis, redis_namespace: str
 ) -> None:
-    store = RedisStore(make_config())
+    store = make_store()
     for w in range(200):
         store.apply(_batch(1, worker=f"w{w}"))
     view = store.read()
@@ -169,9 +182,9 @@ def test_read_cost_does_not_grow_with_worker_churn(
 
 
 def test_old_buckets_count_in_totals_only(
-    make_config: Callable[..., MetricsConfig], client: redis.Redis, redis_namespace: str
+    make_store: Callable[..., RedisStore], client: redis.Redis, redis_namespace: str
 ) -> None:
-    store = RedisStore(make_config(retention_s=120))
+    store = make_store(retention_s=120)
     old = int(time.time()) - 3600
     old -= old % 60
     store.apply(_batch(1, counts={(old, 301, 404): 5, (0, 302, 404): 1}))
@@ -180,11 +193,11 @@ def test_old_buckets_count_in_totals_only(
 
 
 def test_clear_deletes_only_the_namespace(
-    make_config: Callable[..., MetricsConfig], client: redis.Redis, redis_namespace: str
+    make_store: Callable[..., RedisStore], client: redis.Redis, redis_namespace: str
 ) -> None:
     client.set("fect-unrelated-" + redis_namespace, "keep")
     try:
-        store = RedisStore(make_config())
+        store = make_store()
         store.apply(_batch(1))
         store.clear()
         assert list(client.scan_iter(match="{" + redis_namespace + "}:*")) == []
@@ -193,8 +206,8 @@ def test_clear_deletes_only_the_namespace(
         client.delete("fect-unrelated-" + redis_namespace)
 
 
-def test_timeouts_and_retry_are_explicit(make_config: Callable[..., MetricsConfig]) -> None:
-    store = RedisStore(make_config(redis_timeout_ms=250))
+def test_timeouts_and_retry_are_explicit(make_store: Callable[..., RedisStore]) -> None:
+    store = make_store(redis_timeout_ms=250)
     kwargs = store.client.connection_pool.connection_kwargs
     assert kwargs["socket_timeout"] == 0.25
     assert kwargs["socket_connect_timeout"] == 0.25

@@ -79,6 +79,7 @@ class ErrorMetricsCollector:
         """Collect per *config* into *store* (default: the store ``config`` selects)."""
         self.config = config or MetricsConfig()
         self.store: MetricsStore = store if store is not None else create_store(self.config)
+        self._owns_store = store is None
         self._width = self.config.bucket_width_s
         self._max_cells = self.config.max_pending
         self._max_series = self.config.max_series
@@ -341,6 +342,8 @@ class ErrorMetricsCollector:
                 )
         self._closed = True
         self._running = True  # record() must not restart a flusher after close
+        if self._owns_store:
+            self.store.close()  # reads after close() still work: redis-py reconnects
         return ok
 
     # ------------------------------------------------------------------ reads
