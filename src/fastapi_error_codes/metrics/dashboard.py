@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import base64
+import functools
+import hashlib
+import math
+import re
 import time
 from collections.abc import Sequence
 from datetime import datetime, timezone
+from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, HTTPException, Path, Query
 from fastapi.params import Depends
+from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field
 
 from ._http import store_unavailable_as_503
@@ -22,11 +29,25 @@ __all__ = [
     "ErrorCodeStatsResponse",
     "ErrorEventResponse",
     "MetricsSummaryResponse",
+    "TimeseriesResponse",
+    "TimeseriesSeries",
     "TopErrorResponse",
 ]
 
 #: Upper bound of every ``limit`` query parameter.
 MAX_LIMIT = 1000
+
+#: Most points one timeseries answer may hold (``ceil(window / step)``).
+MAX_POINTS = 1440
+#: Points the timeseries aims at when the caller leaves ``step`` out.
+DEFAULT_POINTS = 120
+#: Most bucket hashes one timeseries read may touch (``window / bucket width``).
+MAX_BUCKETS = 10080
+#: Upper bound of ``top`` (lines besides "other").
+MAX_TOP = 20
+#: Absolute bounds of ``window`` and ``step`` in seconds; ``retention_s`` narrows ``window``.
+MAX_WINDOW_S = 366 * 86400
+MAX_STEP_S = 86400
 
 
 def _iso(ts: float | datetime) -> str:
@@ -93,6 +114,73 @@ class TopErrorResponse(BaseModel):
     share: float
 
 
+class TimeseriesSeries(BaseModel):
+    """One line of the chart: a top error code, or ``other`` (the rest and the overflow)."""
+
+    key: str = Field(description='The code as text, or "other"')
+    error_code: int | None = Field(description='The error code; null for "other"')
+    error_name: str
+    total: int = Field(description="Errors of this line in the whole window")
+    counts: list[int] = Field(description="Errors per step, aligned with ``timestamps``")
+
+
+class TimeseriesResponse(BaseModel):
+    """Fleet-wide errors per step over a window, for the top codes plus an "other" line."""
+
+    window_s: int
+    step_s: int
+    bucket_width_s: int
+    retention_s: int
+    points: int
+    start: str = Field(description="Start of the first step (ISO 8601 UTC)")
+    start_epoch: int
+    end: str = Field(description="End of the last step, exclusive (ISO 8601 UTC)")
+    end_epoch: int
+    timestamps: list[str] = Field(description="Start of each step (ISO 8601 UTC)")
+    timestamps_epoch: list[int] = Field(description="Start of each step (Unix seconds)")
+    series: list[TimeseriesSeries] = Field(description='Top codes, largest first, then "other"')
+    total: int = Field(description="All errors in the window")
+    status_classes: dict[str, int] = Field(
+        description='Errors in the window per status class ("4xx", "5xx", ...)'
+    )
+    timestamp: str = Field(description="When this answer was computed (ISO 8601 UTC)")
+
+
+def _status_class(status: int) -> str:
+    return f"{status // 100}xx" if 100 <= status <= 599 else "other"
+
+
+def _unprocessable(message: str) -> HTTPException:
+    return HTTPException(status_code=422, detail=message)
+
+
+def _resolve_grid(
+    window: int | None, step: int | None, width: int, retention: int
+) -> tuple[int, int, int]:
+    """Check the cross-field bounds of a timeseries query; return (window, step, points)."""
+    if window is None:
+        window = min(3600, retention)
+    if window > retention:
+        raise _unprocessable(f"window={window} is longer than the retention ({retention} s)")
+    if window // width > MAX_BUCKETS:
+        raise _unprocessable(
+            f"window={window} spans more than {MAX_BUCKETS} buckets of {width} s; use a shorter "
+            "window"
+        )
+    if step is None:
+        step = width * max(1, math.ceil(window / (width * DEFAULT_POINTS)))
+    elif step % width:
+        raise _unprocessable(f"step={step} must be a multiple of the bucket width ({width} s)")
+    if step > window:
+        raise _unprocessable(f"step={step} must not be longer than window={window}")
+    points = math.ceil(window / step)
+    if points > MAX_POINTS:
+        raise _unprocessable(
+            f"window/step gives {points} points; at most {MAX_POINTS} (use a larger step)"
+        )
+    return window, step, points
+
+
 def _window(view: FleetView, seconds: int, width: int, now: float, code: int | None = None) -> int:
     total = 0
     for start, cells in view.buckets.items():
@@ -127,6 +215,18 @@ class DashboardAPI:
         )
         self.router.add_api_route(
             "/top-errors", self.top_errors, methods=["GET"], response_model=list[TopErrorResponse]
+        )
+        self.router.add_api_route(
+            "/timeseries", self.timeseries, methods=["GET"], response_model=TimeseriesResponse
+        )
+        # The page is HTML for people, not part of the API: kept out of the OpenAPI schema.
+        self.router.add_api_route(
+            "/",
+            self.page,
+            methods=["GET"],
+            response_class=HTMLResponse,
+            include_in_schema=False,
+            name="fastapi_error_codes_dashboard_page",
         )
 
     # FastAPI runs these plain ``def`` endpoints in its threadpool: store reads (Redis round
@@ -204,3 +304,121 @@ class DashboardAPI:
             )
             for code, n in rows
         ]
+
+    def timeseries(
+        self,
+        window: int | None = Query(
+            None,
+            ge=1,
+            le=MAX_WINDOW_S,
+            description="Seconds to cover, at most retention_s (default: an hour)",
+        ),
+        step: int | None = Query(
+            None,
+            ge=1,
+            le=MAX_STEP_S,
+            description="Seconds per point, a multiple of the bucket width (default: about "
+            f"{DEFAULT_POINTS} points)",
+        ),
+        top: int = Query(5, ge=1, le=MAX_TOP, description='Lines besides "other"'),
+    ) -> TimeseriesResponse:
+        """Fleet-wide errors per step over the window: the top codes and an "other" line."""
+        config = self.collector.config
+        width = config.bucket_width_s
+        window, step, points = _resolve_grid(window, step, width, config.retention_s)
+        with store_unavailable_as_503():
+            view = self.collector.read(window_s=points * step)
+        now = time.time()
+        last = int(now) - int(now) % step
+        first = last - (points - 1) * step
+        rows: dict[int, list[int]] = {}
+        classes = {"4xx": 0, "5xx": 0}
+        for start, cells in view.buckets.items():
+            if not first <= start < last + step:
+                continue
+            index = (start - first) // step
+            for (code, status), n in cells.items():
+                rows.setdefault(code, [0] * points)[index] += n
+                label = _status_class(status)
+                classes[label] = classes.get(label, 0) + n
+        totals = {code: sum(row) for code, row in rows.items()}
+        ranked = sorted(
+            (c for c in rows if c != OVERFLOW_CODE and totals[c]), key=lambda c: (-totals[c], c)
+        )
+        series = [
+            TimeseriesSeries(
+                key=str(code),
+                error_code=code,
+                error_name=view.names.get(code, ""),
+                total=totals[code],
+                counts=rows[code],
+            )
+            for code in ranked[:top]
+        ]
+        shown = set(ranked[:top])
+        other = [0] * points
+        for code, row in rows.items():
+            if code not in shown:
+                other = [a + b for a, b in zip(other, row, strict=True)]
+        series.append(
+            TimeseriesSeries(
+                key="other", error_code=None, error_name="other", total=sum(other), counts=other
+            )
+        )
+        epochs = [first + i * step for i in range(points)]
+        return TimeseriesResponse(
+            window_s=window,
+            step_s=step,
+            bucket_width_s=width,
+            retention_s=config.retention_s,
+            points=points,
+            start=_iso(first),
+            start_epoch=first,
+            end=_iso(last + step),
+            end_epoch=last + step,
+            timestamps=[_iso(t) for t in epochs],
+            timestamps_epoch=epochs,
+            series=series,
+            total=sum(totals.values()),
+            status_classes=classes,
+            timestamp=_iso(now),
+        )
+
+    def page(self) -> HTMLResponse:
+        """The operator dashboard: one self-contained HTML page over the JSON endpoints."""
+        body, csp = _page()
+        return HTMLResponse(
+            body,
+            headers={
+                "Content-Security-Policy": csp,
+                "Cache-Control": "no-store",
+                "X-Content-Type-Options": "nosniff",
+                "Referrer-Policy": "no-referrer",
+                "X-Frame-Options": "DENY",
+            },
+        )
+
+
+def _csp_hashes(tag: str, html: str) -> str:
+    found = re.findall(rf"<{tag}>(.*?)</{tag}>", html, flags=re.DOTALL)
+    return " ".join(
+        "'sha256-" + base64.b64encode(hashlib.sha256(text.encode("utf-8")).digest()).decode() + "'"
+        for text in found
+    )
+
+
+@functools.lru_cache(maxsize=1)
+def _page() -> tuple[bytes, str]:
+    """The page's bytes (package data, read once) and its Content-Security-Policy."""
+    static = resources.files("fastapi_error_codes.metrics") / "static"
+    html = (static / "dashboard.html").read_text(encoding="utf-8")
+    # Only this page's own inline script and style may run, and it may talk only to its own
+    # origin: the browser itself enforces "no CDN, no external fetch".
+    csp = (
+        "default-src 'none'; "
+        f"script-src {_csp_hashes('script', html)}; "
+        f"style-src {_csp_hashes('style', html)}; "
+        "connect-src 'self'; img-src 'self' data:; "
+        "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+    )
+    return html.encode("utf-8"), csp

@@ -1,0 +1,143 @@
+"""GET {dashboard_prefix}/: one self-contained HTML page, protected like the JSON endpoints."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+from importlib import resources
+
+import pytest
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.testclient import TestClient
+
+from fastapi_error_codes import setup_exception_handler
+from fastapi_error_codes.metrics import MetricsConfig
+from fastapi_error_codes.metrics.setup import setup_metrics
+
+TOKEN = "dashboard-test-token-0123456789"
+
+
+def _client(**overrides: object) -> TestClient:
+    app = FastAPI()
+    config = MetricsConfig.testing(flush_interval_ms=60_000, **overrides)
+    setup_exception_handler(app, metrics_config=config)
+    return TestClient(app)
+
+
+@pytest.fixture(scope="module")
+def page() -> tuple[str, dict[str, str]]:
+    with _client() as client:
+        response = client.get("/api/metrics/")
+    assert response.status_code == 200
+    return response.text, dict(response.headers)
+
+
+def test_served_as_utf8_html(page: tuple[str, dict[str, str]]) -> None:
+    html, headers = page
+    assert headers["content-type"] == "text/html; charset=utf-8"
+    assert html.lstrip().lower().startswith("<!doctype html>")
+    assert headers["cache-control"] == "no-store"
+    assert headers["x-content-type-options"] == "nosniff"
+
+
+def test_same_bytes_as_the_package_data_file(page: tuple[str, dict[str, str]]) -> None:
+    html, _ = page
+    data = resources.files("fastapi_error_codes.metrics") / "static" / "dashboard.html"
+    assert data.read_text(encoding="utf-8") == html
+
+
+def test_no_reference_to_any_other_host(page: tuple[str, dict[str, str]]) -> None:
+    html, _ = page
+    assert not re.search(r"https?://", html, flags=re.IGNORECASE)
+    assert not re.search(r"""["'(]\s*//[^/\s]""", html), "a protocol-relative URL"
+    # Nothing is loaded by markup: no external scripts, styles, images, frames or fonts.
+    assert not re.search(r"<script[^>]*\bsrc=", html, flags=re.IGNORECASE)
+    assert not re.search(r"<(iframe|img|object|embed|audio|video|source)\b", html, re.IGNORECASE)
+    assert "@import" not in html
+    assert "url(" not in html
+    for value in re.findall(r"""\b(?:href|src|action)\s*=\s*["']([^"']*)""", html):
+        assert value.startswith("data:"), value
+    # The script talks to the JSON endpoints only, by paths relative to the page.
+    fetched = re.findall(r"""api\(\s*[`'"]([^`'"]+)""", html)
+    assert {f.split("?")[0] for f in fetched} == {"summary", "timeseries", "top-errors", "recent"}
+
+
+def test_inserts_text_never_markup(page: tuple[str, dict[str, str]]) -> None:
+    html, _ = page
+    for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval("):
+        assert sink not in html, sink
+    assert "textContent" in html
+    # The token goes into a header from sessionStorage, with same-origin credentials.
+    assert "credentials: 'same-origin'" in html
+    assert "sessionStorage" in html
+    assert "'Bearer ' + token" in html
+    assert "localStorage" not in html
+
+
+def test_csp_allows_only_the_inline_script_and_style(page: tuple[str, dict[str, str]]) -> None:
+    html, headers = page
+    csp = headers["content-security-policy"]
+    assert "default-src 'none'" in csp
+    assert "connect-src 'self'" in csp
+    assert "unsafe-inline" not in csp
+    assert "unsafe-eval" not in csp
+    for tag in ("script", "style"):
+        bodies = re.findall(rf"<{tag}>(.*?)</{tag}>", html, flags=re.DOTALL)
+        assert len(bodies) == 1
+        digest = base64.b64encode(hashlib.sha256(bodies[0].encode()).digest()).decode()
+        assert f"{tag}-src 'sha256-{digest}'" in csp
+
+
+def test_page_is_not_in_the_openapi_schema() -> None:
+    with _client() as client:
+        paths = client.get("/openapi.json").json()["paths"]
+    assert "/api/metrics/" not in paths
+    assert "/api/metrics/timeseries" in paths
+
+
+def test_without_slash_redirects_to_the_page() -> None:
+    with _client() as client:
+        response = client.get("/api/metrics", follow_redirects=False)
+    assert response.status_code in (307, 308)
+    assert response.headers["location"].endswith("/api/metrics/")
+
+
+def test_custom_prefix() -> None:
+    with _client(dashboard_prefix="/ops/errors") as client:
+        assert client.get("/ops/errors/").headers["content-type"].startswith("text/html")
+        assert client.get("/ops/errors/timeseries").status_code == 200
+
+
+def test_same_protection_as_the_json_endpoints() -> None:
+    with _client(auth_token=TOKEN) as client:
+        for path in ("/api/metrics/", "/api/metrics/timeseries", "/api/metrics/summary"):
+            denied = client.get(path)
+            assert denied.status_code == 401, path
+            assert denied.json()["status_code"] == 401
+            wrong = client.get(path, headers={"Authorization": "Bearer " + "x" * 31})
+            assert wrong.status_code == 401, path
+            allowed = client.get(path, headers={"Authorization": f"Bearer {TOKEN}"})
+            assert allowed.status_code == 200, path
+
+
+def _session_cookie(request: Request) -> None:
+    if request.cookies.get("session") != "ok":
+        raise HTTPException(status_code=403, detail="no session")
+
+
+def test_user_dependency_protects_the_page() -> None:
+    """A session-cookie dependency: the page and its fetches (same-origin credentials) pass."""
+    app = FastAPI()
+    setup_exception_handler(app)
+    setup_metrics(app, MetricsConfig.testing(), auth_dependency=_session_cookie)
+    with TestClient(app) as client:
+        assert client.get("/api/metrics/").status_code == 403
+        client.cookies.set("session", "ok")
+        assert client.get("/api/metrics/").status_code == 200
+        assert client.get("/api/metrics/timeseries").status_code == 200
+
+
+def test_dashboard_disabled_serves_no_page() -> None:
+    with _client(dashboard_enabled=False) as client:
+        assert client.get("/api/metrics/").status_code == 404
