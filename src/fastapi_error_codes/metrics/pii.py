@@ -160,6 +160,7 @@ class PiiMasker:
         "_key_cache",
         "_key_re",
         "_kv_re",
+        "_kv_tail_re",
         "_loc_re",
         "_max",
         "_trigger",
@@ -197,6 +198,15 @@ class PiiMasker:
             | (?P<key>{key})(?P<kq>['"]?)(?P<sep>[ \t]*[=:][ \t]*)
               (?P<val>{_QUOTED}|(?:bearer|basic|token|digest)[ \t]+{_BARE_VALUE}
                  |{_BRACKETED}|{_BARE_VALUE})""",
+            re.IGNORECASE | re.VERBOSE,
+        )
+        # What follows a pattern found in the lower-cased text: the rest of the key, then a
+        # separator and the value. Matching it only where a pattern occurs is ~30x faster.
+        self._kv_tail_re = re.compile(
+            rf"""{_KEY_CHARS}*(?:['"][ \t]*,[ \t]*(?P<pval>{_QUOTED})
+            | ['"]?[ \t]*[=:][ \t]*
+              (?P<val>{_QUOTED}|(?:bearer|basic|token|digest)[ \t]+{_BARE_VALUE}
+                 |{_BRACKETED}|{_BARE_VALUE}))""",
             re.IGNORECASE | re.VERBOSE,
         )
         # Strings without any of these cannot hold anything the scan masks: the fast path.
@@ -250,14 +260,36 @@ class PiiMasker:
         if "eyJ" in text:
             text = _JWT_RE.sub(MASK, text)
         text = _AUTH_RE.sub(_mask_auth, text)
-        if self._key_re.search(text.lower()) is not None:
-            text = self._kv_re.sub(_mask_kv, text)
+        low = text.lower()
+        if self._key_re.search(low) is not None:
+            text = self._mask_kv(text, low)
         if "@" in text:
             text = _EMAIL_RE.sub(EMAIL_MASK, text)
         if _DIGITS_RE.search(text) is not None:
             text = _CARD_RE.sub(lambda m: _mask_card_run(m.group(0)), text)
             text = _SSN_RE.sub(MASK, text)
         return text
+
+    def _mask_kv(self, text: str, low: str) -> str:
+        if len(low) != len(text):  # rare Unicode whose lower case is longer: the slow regex
+            return self._kv_re.sub(_mask_kv, text)
+        parts: list[str] = []
+        last = 0
+        for found in self._key_re.finditer(low):
+            if found.start() < last:
+                continue
+            tail = self._kv_tail_re.match(text, found.end())
+            if tail is None:
+                continue
+            group = "pval" if tail.group("pval") is not None else "val"
+            start, end = tail.span(group)
+            parts.append(text[last:start])
+            parts.append(_requote(tail.group(group)))
+            last = end
+        if not parts:
+            return text
+        parts.append(text[last:])
+        return "".join(parts)
 
     def _mask_long(self, text: str) -> str:
         limit = self._max - len(TRUNCATION_MARKER)
