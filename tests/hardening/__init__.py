@@ -1,0 +1,1 @@
+"""Hardening: floods, hostile input, endpoint protection and fuzzing of the public surface."""
