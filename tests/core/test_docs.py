@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
+
+from fastapi_error_codes import default_registry
 
 API_MD = Path(__file__).resolve().parents[2] / "docs" / "API.md"
 _BLOCK = re.compile(r"```python\n(.*?)```", re.S)
@@ -14,6 +19,20 @@ def core_examples() -> list[str]:
     return _BLOCK.findall(text)
 
 
+@pytest.fixture
+def fresh_default_registry() -> Iterator[None]:
+    """The examples declare codes (301, ...) that examples/app.py declares too: isolate them."""
+    saved = default_registry.all()
+    default_registry.clear()
+    try:
+        yield
+    finally:
+        default_registry.clear()
+        for info in saved:
+            default_registry.register(info)
+
+
+@pytest.mark.usefixtures("fresh_default_registry")
 def test_api_examples_run() -> None:
     blocks = core_examples()
     assert len(blocks) >= 15
