@@ -9,6 +9,8 @@ from .dashboard import (
     ErrorCodeStatsResponse,
     ErrorEventResponse,
     MetricsSummaryResponse,
+    TimeseriesResponse,
+    TimeseriesSeries,
     TopErrorResponse,
 )
 from .models import ErrorEvent, MetricsSnapshot, TimeBucket
@@ -36,6 +38,8 @@ __all__ = [
     "RedisStore",
     "SentryIntegration",
     "TimeBucket",
+    "TimeseriesResponse",
+    "TimeseriesSeries",
     "TopErrorResponse",
     "get_config_from_env",
     "mask_pii",

@@ -197,28 +197,28 @@ class DashboardAPI:
         collector: ErrorMetricsCollector,
         prefix: str = "/api/metrics",
         dependencies: Sequence[Depends] | None = None,
+        page_dependencies: Sequence[Depends] | None = None,
     ) -> None:
-        """Serve *collector*'s fleet view under *prefix*, behind *dependencies* (auth)."""
+        """Serve *collector*'s fleet view under *prefix*, behind *dependencies* (auth).
+
+        The HTML page (no data of its own) is guarded by *page_dependencies* when given, else
+        by *dependencies*: ``setup_metrics`` leaves the bearer token off the page, because a
+        browser opening a page cannot send it; the page's token field sends it on every fetch.
+        """
         self.collector = collector
-        self.router = APIRouter(prefix=prefix, tags=["metrics"], dependencies=dependencies)
-        self.router.add_api_route(
-            "/summary", self.summary, methods=["GET"], response_model=MetricsSummaryResponse
-        )
-        self.router.add_api_route(
-            "/recent", self.recent, methods=["GET"], response_model=list[ErrorEventResponse]
-        )
-        self.router.add_api_route(
-            "/by-code/{code}",
-            self.by_code,
-            methods=["GET"],
-            response_model=ErrorCodeStatsResponse,
-        )
-        self.router.add_api_route(
-            "/top-errors", self.top_errors, methods=["GET"], response_model=list[TopErrorResponse]
-        )
-        self.router.add_api_route(
-            "/timeseries", self.timeseries, methods=["GET"], response_model=TimeseriesResponse
-        )
+        self.router = APIRouter(prefix=prefix, tags=["metrics"])
+        deps = list(dependencies or [])
+        json_routes: list[tuple[str, Any, Any]] = [
+            ("/summary", self.summary, MetricsSummaryResponse),
+            ("/recent", self.recent, list[ErrorEventResponse]),
+            ("/by-code/{code}", self.by_code, ErrorCodeStatsResponse),
+            ("/top-errors", self.top_errors, list[TopErrorResponse]),
+            ("/timeseries", self.timeseries, TimeseriesResponse),
+        ]
+        for path, endpoint, model in json_routes:
+            self.router.add_api_route(
+                path, endpoint, methods=["GET"], response_model=model, dependencies=deps
+            )
         # The page is HTML for people, not part of the API: kept out of the OpenAPI schema.
         self.router.add_api_route(
             "/",
@@ -227,6 +227,7 @@ class DashboardAPI:
             response_class=HTMLResponse,
             include_in_schema=False,
             name="fastapi_error_codes_dashboard_page",
+            dependencies=list(deps if page_dependencies is None else page_dependencies),
         )
 
     # FastAPI runs these plain ``def`` endpoints in its threadpool: store reads (Redis round

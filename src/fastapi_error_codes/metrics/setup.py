@@ -157,7 +157,13 @@ def setup_metrics(
     if config.dashboard_enabled:
         from .dashboard import DashboardAPI
 
-        dashboard = DashboardAPI(collector, prefix=config.dashboard_prefix, dependencies=deps)
+        page_deps = [Depends(auth_dependency)] if auth_dependency is not None else []
+        dashboard = DashboardAPI(
+            collector,
+            prefix=config.dashboard_prefix,
+            dependencies=deps,
+            page_dependencies=page_deps,
+        )
         components["dashboard"] = app.state.metrics_dashboard = dashboard
         app.include_router(dashboard.router)
     if not deps and (config.prometheus_enabled or config.dashboard_enabled):
