@@ -15,12 +15,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from examples.app import create_app
 from fastapi.testclient import TestClient
 
 from fastapi_error_codes.metrics import MetricsConfig, get_config_from_env
 from tests.deploy._files import DEPLOY, ROOT, app_job, job_targets, load_yaml
 from tests.examples._client import samples
+from tests.examples._registry import example
 
 COMPOSE = ROOT / "docker-compose.yml"
 GRAFANA = DEPLOY / "grafana"
@@ -169,7 +169,8 @@ def test_dashboard_has_the_panels_the_issue_asks_for() -> None:
 
 
 def test_dashboard_queries_only_series_the_service_exports() -> None:
-    with TestClient(create_app(MetricsConfig.testing()), raise_server_exceptions=False) as c:
+    app = example("app").create_app(MetricsConfig.testing())
+    with TestClient(app, raise_server_exceptions=False) as c:
         c.get("/users/7")
         names = {name for name, _labels in samples(c.get("/metrics").text)}
     names.add("up")  # Prometheus' own series for the target

@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 import yaml
-from examples.app import app as example_app
 
 from fastapi_error_codes.metrics import MetricsConfig, get_config_from_env
 from tests.deploy._files import K8S, app_job, gunicorn_settings, job_targets, load_yaml_all
+from tests.examples._registry import example
 
 Manifest = dict[str, Any]
 
@@ -100,7 +100,7 @@ def test_redis_url_points_at_the_redis_service(manifests: list[Manifest]) -> Non
 def test_probes_use_an_unprotected_route_of_the_app(manifests: list[Manifest]) -> None:
     container = app_container(manifests)
     paths = {container[p]["httpGet"]["path"] for p in ("readinessProbe", "livenessProbe")}
-    routes = {getattr(r, "path", None) for r in example_app.routes}
+    routes = {getattr(r, "path", None) for r in example("app").app.routes}
     assert paths <= routes
     assert not paths & {MetricsConfig().metrics_path}  # /metrics wants the token
 

@@ -13,16 +13,16 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from examples import app as example
 from fastapi_error_codes.metrics import MetricsConfig
 from tests._servers import free_port, repo_root, wait_for_port
 from tests.examples._client import by_code, total
+from tests.examples._registry import example
 
 
 @pytest.fixture
 def client() -> Iterator[TestClient]:
     # A fresh app per test (in-process store): nothing leaks between tests.
-    app = example.create_app(MetricsConfig.testing())
+    app = example("app").create_app(MetricsConfig.testing())
     with TestClient(app, raise_server_exceptions=False) as c:
         yield c
 
@@ -88,8 +88,9 @@ def test_at_least_five_declared_codes_and_metrics_count_them(client: TestClient)
 def test_module_app_reads_the_environment() -> None:
     # The module-level app is built from FEC_* variables: without FEC_REDIS_URL it uses the
     # in-process store (this test process sets none).
-    assert isinstance(example.app, FastAPI)
-    collector = example.app.state.metrics_collector
+    module = example("app")
+    assert isinstance(module.app, FastAPI)
+    collector = module.app.state.metrics_collector
     expected = "MemoryStore" if not os.environ.get("FEC_REDIS_URL") else "RedisStore"
     assert type(collector.store).__name__ == expected
 

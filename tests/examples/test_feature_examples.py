@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Iterator
 
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from examples import with_dashboard, with_metrics, with_prometheus
 from fastapi_error_codes.metrics import MetricsConfig
 from tests.examples._client import by_code, total
+from tests.examples._registry import example
 
 TOKEN = "a-metrics-token-of-32-characters"
 
@@ -19,7 +18,7 @@ TOKEN = "a-metrics-token-of-32-characters"
 @pytest.mark.parametrize("name", ["app", "with_metrics", "with_prometheus", "with_dashboard"])
 def test_each_example_exposes_an_app_for_uvicorn(name: str) -> None:
     # `uvicorn examples.<name>:app` needs a module-level FastAPI app.
-    module = importlib.import_module(f"examples.{name}")
+    module = example(name)
     assert isinstance(module.app, FastAPI)
 
 
@@ -28,7 +27,7 @@ def test_each_example_exposes_an_app_for_uvicorn(name: str) -> None:
 
 @pytest.fixture
 def metrics_client() -> Iterator[TestClient]:
-    app = with_metrics.create_app(MetricsConfig.testing(pii_patterns=["email"]))
+    app = example("with_metrics").create_app(MetricsConfig.testing(pii_patterns=["email"]))
     with TestClient(app) as client:
         yield client
 
@@ -53,8 +52,9 @@ def test_with_metrics_counts_and_masks(metrics_client: TestClient) -> None:
 
 
 def test_with_metrics_module_config_is_the_development_preset() -> None:
-    assert with_metrics.METRICS.redis_url is None
-    assert "email" in with_metrics.METRICS.pii_patterns
+    metrics = example("with_metrics").METRICS
+    assert metrics.redis_url is None
+    assert "email" in metrics.pii_patterns
 
 
 # --- with_prometheus ---------------------------------------------------------------------
@@ -63,7 +63,7 @@ def test_with_metrics_module_config_is_the_development_preset() -> None:
 def test_with_prometheus_exports_without_token(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("FEC_AUTH_TOKEN", raising=False)
     monkeypatch.delenv("FEC_REDIS_URL", raising=False)
-    app = with_prometheus.create_app()
+    app = example("with_prometheus").create_app()
     with TestClient(app) as client:
         assert client.get("/reports/daily").json()["error_code"] == 250
         timeout = client.get("/reports/daily", params={"key": "secret-key"})
@@ -83,7 +83,7 @@ def test_with_prometheus_exports_without_token(monkeypatch: pytest.MonkeyPatch) 
 def test_with_prometheus_token_protects_metrics(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FEC_AUTH_TOKEN", TOKEN)
     monkeypatch.delenv("FEC_REDIS_URL", raising=False)
-    app = with_prometheus.create_app()
+    app = example("with_prometheus").create_app()
     with TestClient(app) as client:
         denied = client.get("/metrics")
         assert denied.status_code == 401
@@ -94,7 +94,7 @@ def test_with_prometheus_token_protects_metrics(monkeypatch: pytest.MonkeyPatch)
 
 
 def test_with_prometheus_speaks_openmetrics_when_asked() -> None:
-    app = with_prometheus.create_app(MetricsConfig.testing(dashboard_enabled=False))
+    app = example("with_prometheus").create_app(MetricsConfig.testing(dashboard_enabled=False))
     with TestClient(app) as client:
         client.get("/reports/x")
         response = client.get(
@@ -109,15 +109,16 @@ def test_with_prometheus_speaks_openmetrics_when_asked() -> None:
 
 @pytest.fixture
 def dashboard_client() -> Iterator[TestClient]:
-    app = with_dashboard.create_app(MetricsConfig.testing(prometheus_enabled=False))
+    app = example("with_dashboard").create_app(MetricsConfig.testing(prometheus_enabled=False))
     with TestClient(app) as client:
         yield client
 
 
-KEY = {"X-Dashboard-Key": with_dashboard.DASHBOARD_KEY}
+KEY = {"X-Dashboard-Key": "letmein"}  # examples/with_dashboard.py DASHBOARD_KEY
 
 
 def test_with_dashboard_endpoints(dashboard_client: TestClient) -> None:
+    assert KEY["X-Dashboard-Key"] == example("with_dashboard").DASHBOARD_KEY
     c = dashboard_client
     for _ in range(3):
         assert c.get("/reports/q1").json()["error_code"] == 320
