@@ -82,8 +82,9 @@ class _Pools:
 
     def __init__(self, rng: random.Random, size: int = 4096) -> None:
         self.messages = [random_text(rng, 40) for _ in range(size)]
-        self.details = [{"attempt": rng.randint(0, 1 << 30), "why": random_text(rng, 20)}
-                        for _ in range(size)]
+        self.details = [
+            {"attempt": rng.randint(0, 1 << 30), "why": random_text(rng, 20)} for _ in range(size)
+        ]
         self.paths = [f"/r/{rng.randint(0, 1 << 40):x}" for _ in range(size)]
 
 
@@ -110,9 +111,7 @@ def test_flood_keeps_series_stream_and_memory_bounded(
     make_config: Callable[..., Any], redis_url: str
 ) -> None:
     rng = random.Random(20240608)
-    config = make_config(
-        max_series=MAX_SERIES, max_events=MAX_EVENTS, flush_interval_ms=60_000
-    )
+    config = make_config(max_series=MAX_SERIES, max_events=MAX_EVENTS, flush_interval_ms=60_000)
     started = time.monotonic()
 
     app = _flood_app(config, rng)
@@ -165,13 +164,6 @@ def test_flood_keeps_series_stream_and_memory_bounded(
     assert time.monotonic() - started < 60
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="stores keep the error name of every code a batch admitted locally, also when the "
-    "store then folds that series into 'other': {ns}:names (read in full by every scrape and "
-    "returned as error_names by /summary) grows past max_series with the number of distinct "
-    "codes seen (RedisStore APPLY_SCRIPT names loop; MemoryStore.apply names.update)",
-)
 def test_names_of_folded_series_are_not_kept(make_config: Callable[..., Any]) -> None:
     config = make_config(max_series=5, flush_interval_ms=60_000)
     collector = ErrorMetricsCollector(config)
@@ -185,4 +177,4 @@ def test_names_of_folded_series_are_not_kept(make_config: Callable[..., Any]) ->
         collector.close(timeout=2)
     assert len(view.totals) == 6  # the series cap holds ...
     kept_codes = {code for code, _status in view.totals if code != OVERFLOW_CODE}
-    assert set(view.names) <= kept_codes  # ... but names of folded codes pile up
+    assert set(view.names) <= kept_codes  # ... and names of folded codes are not kept

@@ -44,6 +44,7 @@ class MemoryStore:
             self._seq[batch.worker_id] = batch.seq
             folded = batch.series_folded
             real = len(self._totals) - (1 if _OVERFLOW in self._totals else 0)
+            kept: set[int] = set()
             for (bucket, code, status), delta in batch.counts.items():
                 key: SeriesKey = (code, status)
                 if key not in self._totals and key != _OVERFLOW:
@@ -53,10 +54,13 @@ class MemoryStore:
                     else:
                         real += 1
                 self._totals[key] = self._totals.get(key, 0) + delta
+                if key != _OVERFLOW:
+                    kept.add(key[0])
                 if bucket and bucket + width + retention > now:
                     cell = self._buckets.setdefault(bucket, {})
                     cell[key] = cell.get(key, 0) + delta
-            self._names.update(batch.names)
+            # names only of codes with a series of their own: bounded like the series
+            self._names.update((c, n) for c, n in batch.names.items() if c in kept)
             self._events.extend(batch.events)
             self._meta["dropped"] += batch.dropped
             self._meta["events_dropped"] += batch.events_dropped

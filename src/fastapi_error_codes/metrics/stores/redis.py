@@ -67,6 +67,7 @@ local series = redis.call('HLEN', KEYS[1]) - redis.call('HEXISTS', KEYS[1], over
 local folded = tonumber(ARGV[9])
 local n = tonumber(ARGV[10])
 local i = 11
+local kept = {}
 for _ = 1, n do
   local b = tonumber(ARGV[i])
   local f = ARGV[i + 1]
@@ -79,6 +80,9 @@ for _ = 1, n do
       series = series + 1
     end
   end
+  if f ~= overflow then
+    kept[string.match(f, '^[^:]*')] = true
+  end
   redis.call('HINCRBY', KEYS[1], f, d)
   if b > 0 then
     local k = KEYS[6 + b]
@@ -90,7 +94,9 @@ end
 local names = tonumber(ARGV[i])
 i = i + 1
 for _ = 1, names do
-  redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1])
+  if kept[ARGV[i]] then  -- names only of codes with a series of their own: bounded too
+    redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1])
+  end
   i = i + 2
 end
 local max_events = ARGV[5]
