@@ -74,18 +74,27 @@ def parse_rows(text: str | None) -> list[int]:
     return rows
 
 
-def run(ctx: Context, rows: list[int]) -> tuple[list[Result], dict[int, str]]:
-    """Run *rows*; a row that fails is reported (and the others still run)."""
+def run(
+    ctx: Context, rows: list[int], load: dict[int, Any] | None = None
+) -> tuple[list[Result], dict[int, str]]:
+    """Run *rows*; a row that fails is reported (and the others still run).
+
+    *load* gets the machine's load average before and after each row: the figures of a
+    shared machine are only as good as the quiet it had.
+    """
     results: list[Result] = []
     failures: dict[int, str] = {}
     for row in rows:
         title, spec = ROWS[row]
         start = time.monotonic()
+        before = os.getloadavg()
         try:
             results.extend(_runner(spec)(ctx))
         except Exception as exc:
             failures[row] = f"{type(exc).__name__}: {exc}"
             ctx.log(f"row {row} ({title}) FAILED: {failures[row]}")
+        if load is not None:
+            load[row] = {"before": before, "after": os.getloadavg()}
         ctx.log(f"row {row} ({title}) took {time.monotonic() - start:.1f}s")
     return results, failures
 
@@ -115,8 +124,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     rows = parse_rows(args.rows)
     started = time.time()
+    load: dict[int, Any] = {}
     try:
-        results, failures = run(ctx, rows)
+        results, failures = run(ctx, rows, load)
     finally:
         deleted = ctx.cleanup()
         ctx.log(f"deleted {deleted} keys of namespaces fecb-{ctx.run_id}-*")
@@ -134,6 +144,7 @@ def main(argv: list[str] | None = None) -> int:
         "redis_url": args.redis_url,
         "results": [r.as_dict() for r in results],
         "failures": failures,
+        "loadavg": load,
         "table": table,
     }
     if args.json:
