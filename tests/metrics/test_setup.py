@@ -190,3 +190,17 @@ def test_unprotected_fleet_endpoints_warn_once(
         setup_metrics(FastAPI(), config.replace(auth_token="t" * 16))
     warnings = [r for r in caplog.records if "without protection" in r.getMessage()]
     assert len(warnings) == 1
+
+
+def test_an_app_may_run_its_lifespan_twice() -> None:
+    app = make_app()
+    with TestClient(app) as client:
+        client.get("/users/1")
+        assert client.get("/api/metrics/summary").json()["total_errors"] == 1
+    with TestClient(app) as client:
+        client.get("/users/2")
+        client.get("/users/3")
+        assert client.get("/api/metrics/summary").json()["total_errors"] == 3
+    collector = app.state.metrics_collector
+    assert collector.buffered == 0
+    assert collector._flusher is None  # the second shutdown stopped the second flusher

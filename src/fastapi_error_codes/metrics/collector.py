@@ -83,11 +83,14 @@ class ErrorMetricsCollector:
         self._width = self.config.bucket_width_s
         self._max_cells = self.config.max_pending
         self._max_series = self.config.max_series
-        self._ring_size = min(self.config.max_events, self.config.max_pending)
+        # Events are sampled, counts never: each flush carries at most this many of the newest
+        # events (masking and encoding them is most of a flush's cost); the rest are counted
+        # in events_dropped.
+        cfg = self.config
+        self._ring_size = min(cfg.max_events, cfg.max_pending, cfg.max_events_per_flush)
         self._masker = PiiMasker(self.config.pii_patterns, max_length=self.config.max_text_length)
         self._encoder = json.JSONEncoder(default=str, ensure_ascii=False, separators=(",", ":"))
         self._flush_lock = threading.Lock()
-        self._closed = False
         self._init_process_state()
         if not self.config.enabled:
             self.record = self._record_disabled  # type: ignore[method-assign]
@@ -126,7 +129,7 @@ class ErrorMetricsCollector:
     def _start_flusher(self) -> None:
         # A lock of its own: the flush lock may be held by a flush waiting on Redis.
         with self._start_lock:
-            if self._running or self._closed:
+            if self._running:
                 return
             self._flusher = Flusher(self, self.config.flush_interval_ms / 1000)
             self._flusher.start()
@@ -229,9 +232,18 @@ class ErrorMetricsCollector:
         pending = sum(self._pending.counts.values()) if self._pending else 0
         return pending + sum(sum(cells.values()) for cells in list(self._buckets.values()))
 
+    def _bounded_detail(self, detail: Any) -> Any:
+        """The masked detail, or its JSON cut to ``max_text_length`` when it is too large."""
+        masked = self._masker.mask(detail)
+        if isinstance(masked, (dict, list, tuple)):
+            text = self._encoder.encode(masked)
+            cap = self.config.max_text_length
+            if len(text) > 4 * cap:  # one event never carries a client's 100,000 ids
+                return text[:cap] + " [truncated]"
+        return masked
+
     def _encode_event(self, raw: _RawEvent) -> str:
         number, ts, code, name, status, message, detail, path, method = raw
-        mask = self._masker.mask
         data = {
             "id": f"{self._id_prefix}{number}",
             "t": round(ts, 3),
@@ -239,7 +251,7 @@ class ErrorMetricsCollector:
             "n": name,
             "s": status,
             "m": self._masker.mask_text(str(message)),
-            "d": mask(detail) if detail is not None else None,
+            "d": self._bounded_detail(detail) if detail is not None else None,
             "p": self._masker.mask_text(path) if path else path,
             "mt": method,
             "w": self.worker_id,
@@ -321,10 +333,16 @@ class ErrorMetricsCollector:
         return True
 
     def close(self, timeout: float = 5.0) -> bool:
-        """Stop the flusher and flush what is left (the final flush); idempotent."""
-        if self._closed:
-            return True
-        flusher = self._flusher
+        """Stop the flusher and flush what is left (the final flush); idempotent.
+
+        The collector stays usable: a later ``record()`` or ``start()`` starts a new flusher,
+        as when an app runs its lifespan again (``with TestClient(app)`` twice).
+        """
+        with self._start_lock:
+            flusher, self._flusher = self._flusher, None
+            self._running = False
+        with self._lock:
+            self._bucket_end = 0.0  # the next record() goes through _roll(): lazy restart
         if flusher is not None:
             flusher.stop(timeout)
         deadline = time.monotonic() + timeout
@@ -340,8 +358,6 @@ class ErrorMetricsCollector:
                     "fastapi_error_codes: final flush failed; %d errors of this worker are lost",
                     lost,
                 )
-        self._closed = True
-        self._running = True  # record() must not restart a flusher after close
         if self._owns_store:
             self.store.close()  # reads after close() still work: redis-py reconnects
         return ok
@@ -349,8 +365,7 @@ class ErrorMetricsCollector:
     # ------------------------------------------------------------------ reads
     def read(self, window_s: int = 3600, flush_timeout: float = 1.0) -> FleetView:
         """Flush this worker's buffer (bounded wait), then read the fleet from the store."""
-        if not self._closed:
-            self.flush(flush_timeout)
+        self.flush(flush_timeout)
         return self.store.read(window_s)
 
     def get_snapshot(self) -> MetricsSnapshot:
@@ -394,7 +409,7 @@ class ErrorMetricsCollector:
         self, limit: int = 100, error_code: int | None = None, *, flush: bool = True
     ) -> list[ErrorEvent]:
         """The newest events of the fleet (masked), newest first."""
-        if flush and not self._closed:
+        if flush:
             self.flush(1.0)
         return [ErrorEvent.from_wire(e) for e in self.store.recent_events(limit, error_code)]
 

@@ -52,6 +52,7 @@ class MetricsConfig:
     max_series: int = 1000
     max_text_length: int = 1024
     max_pending: int = 10000
+    max_events_per_flush: int = 1000
     redis_timeout_ms: int = 1000
     redis_max_connections: int = 16
     # --- endpoints ---
@@ -87,6 +88,7 @@ class MetricsConfig:
         _positive("max_series", self.max_series)
         _positive("max_text_length", self.max_text_length, minimum=16)
         _positive("max_pending", self.max_pending, minimum=100)
+        _positive("max_events_per_flush", self.max_events_per_flush)
         _positive("redis_timeout_ms", self.redis_timeout_ms, minimum=10)
         _positive("redis_max_connections", self.redis_max_connections, minimum=2)
         if isinstance(self.pii_patterns, str) or not all(

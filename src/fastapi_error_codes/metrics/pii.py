@@ -75,6 +75,7 @@ EMAIL_MASK = "***@***.***"
 TRUNCATION_MARKER = " [truncated]"
 #: Containers nested deeper than this are replaced by :data:`MASK` (the safe choice).
 MAX_DEPTH = 200
+_TEXT_CACHE_SIZE = 4096  # distinct strings remembered by mask_text
 
 _CYCLE = "<cycle>"
 _UNREPRESENTABLE = "<unrepresentable>"
@@ -163,6 +164,7 @@ class PiiMasker:
         "_kv_tail_re",
         "_loc_re",
         "_max",
+        "_text_cache",
         "_trigger",
         "max_length",
         "patterns",
@@ -219,6 +221,7 @@ class PiiMasker:
             (?P<iq>['"])input(?P=iq):\s*(?P<inval>{_QUOTED}|{_BRACKETED}|[^,{{}}]+)""",
             re.VERBOSE,
         )
+        self._text_cache: dict[str, str] = {}
 
     # --- keys -----------------------------------------------------------------------------
 
@@ -241,14 +244,25 @@ class PiiMasker:
 
     def mask_text(self, text: str) -> str:
         """Return *text* with e-mails, cards, tokens, JWTs and secret ``key=value`` masked."""
+        # Messages of declared errors and route templates repeat: remember recent answers
+        # (bounded; a dict's get/set are atomic, so the flusher and Sentry may share it).
+        cache = self._text_cache
+        found = cache.get(text)
+        if found is not None:
+            return found
         try:
             if len(text) > self._max:
-                return self._mask_long(text)
-            if self._trigger.search(text) is None:
-                return text
-            return self._scan(text)
+                result = self._mask_long(text)
+            elif self._trigger.search(text) is None:
+                result = text
+            else:
+                result = self._scan(text)
         except Exception:  # never raise into the caller; hiding everything is the safe side
             return MASK
+        if len(cache) >= _TEXT_CACHE_SIZE:
+            cache.clear()
+        cache[text] = result
+        return result
 
     def _scan(self, text: str) -> str:
         # Ordered passes, each guarded by a cheap test; every pass leaves masks unchanged, so
