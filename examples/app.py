@@ -21,6 +21,7 @@ from fastapi import FastAPI, Header
 from fastapi_error_codes import (
     BaseAppException,
     ErrorHandlerConfig,
+    error_responses,
     register_exception,
     setup_exception_handler,
 )
@@ -86,19 +87,21 @@ def create_app(metrics_config: MetricsConfig | None = None) -> FastAPI:
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/users/{user_id}")
+    @app.get("/users/{user_id}", responses=error_responses(UserNotFound))
     def get_user(user_id: int) -> dict[str, object]:
         if user_id not in USERS:
             raise UserNotFound(detail={"user_id": user_id})
         return {"id": user_id, "name": USERS[user_id]}
 
-    @app.get("/orders/{order_id}")
+    @app.get("/orders/{order_id}", responses=error_responses(OrderNotFound))
     def get_order(order_id: int) -> dict[str, object]:
         if order_id not in ORDERS:
             raise OrderNotFound(detail={"order_id": order_id})
         return {"id": order_id, "status": ORDERS[order_id]}
 
-    @app.post("/orders/{order_id}/cancel")
+    @app.post(
+        "/orders/{order_id}/cancel", responses=error_responses(OrderNotFound, OrderAlreadyShipped)
+    )
     def cancel_order(order_id: int) -> dict[str, object]:
         status = ORDERS.get(order_id)
         if status is None:
@@ -107,14 +110,14 @@ def create_app(metrics_config: MetricsConfig | None = None) -> FastAPI:
             raise OrderAlreadyShipped(detail={"order_id": order_id})
         return {"id": order_id, "status": "cancelled"}  # a demo: nothing is stored
 
-    @app.post("/orders")
+    @app.post("/orders", responses=error_responses(InvalidQuantity))
     def create_order(quantity: int) -> dict[str, object]:
         # A non-integer quantity never gets here: FastAPI's validation answers 422.
         if not 1 <= quantity <= 100:
             raise InvalidQuantity(detail={"quantity": quantity})
         return {"id": 3, "quantity": quantity, "status": "open"}
 
-    @app.post("/checkout")
+    @app.post("/checkout", responses=error_responses(InvalidApiKey, PaymentServiceUnavailable))
     def checkout(x_api_key: str | None = Header(default=None)) -> dict[str, object]:
         if x_api_key != API_KEY:
             raise InvalidApiKey()

@@ -257,3 +257,12 @@ def test_series_cap_holds_in_the_local_buffer(make_collector: Any) -> None:
     assert view.total == 1000
     assert len(view.totals) == 11
     assert view.series_folded == 990
+
+
+def test_error_names_are_cut_before_they_leave_the_worker(make_collector: Any) -> None:
+    collector = make_collector(flush_interval_ms=60_000, max_text_length=32)
+    collector.record(301, "N" * 10_000, 404, "x")
+    view = collector.read()
+    assert view.names == {301: "N" * 32}
+    (event,) = collector.get_recent_events()
+    assert event.error_name == "N" * 32
