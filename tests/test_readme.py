@@ -2,23 +2,16 @@
 
 from __future__ import annotations
 
-import re
-
+from tests._docs import python_blocks, run_blocks
 from tests._servers import repo_root
 
 README = repo_root() / "README.md"
-_BLOCK = re.compile(r"```python\n(.*?)```", re.S)
 
 
 def test_readme_examples_run() -> None:
-    blocks = _BLOCK.findall(README.read_text("utf-8"))
+    blocks = python_blocks(README.read_text("utf-8"))
     assert len(blocks) >= 2
-    for index, block in enumerate(blocks):
-        namespace: dict[str, object] = {"__name__": f"readme_example_{index}"}
-        try:
-            exec(compile(block, f"README.md:example-{index}", "exec"), namespace)
-        except Exception as exc:
-            raise AssertionError(f"README example {index} failed:\n{block}") from exc
+    run_blocks(blocks, README, shared=False)
 
 
 def test_the_two_commands_exist_and_ci_runs_the_test_command() -> None:

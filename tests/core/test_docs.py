@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from fastapi_error_codes import default_registry
+from tests._docs import python_blocks, run_blocks
 
 API_MD = Path(__file__).resolve().parents[2] / "docs" / "API.md"
-_BLOCK = re.compile(r"```python\n(.*?)```", re.S)
 
 
 def core_examples() -> list[str]:
-    text = API_MD.read_text("utf-8").split("## Monitoring & Metrics")[0]
-    return _BLOCK.findall(text)
+    return python_blocks(API_MD.read_text("utf-8").split("## Monitoring & Metrics")[0])
 
 
 @pytest.fixture
@@ -36,12 +34,7 @@ def fresh_default_registry() -> Iterator[None]:
 def test_api_examples_run() -> None:
     blocks = core_examples()
     assert len(blocks) >= 15
-    namespace: dict[str, object] = {"__name__": "docs_api_examples"}
-    for index, block in enumerate(blocks):
-        try:
-            exec(compile(block, f"{API_MD}:example-{index}", "exec"), namespace)
-        except Exception as exc:
-            raise AssertionError(f"example {index} of docs/API.md failed:\n{block}") from exc
+    run_blocks(blocks, API_MD)
 
 
 def test_every_public_name_is_documented() -> None:

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import fastapi_error_codes.metrics
+from tests._docs import python_blocks, run_blocks
 
 API_MD = Path(__file__).resolve().parents[2] / "docs" / "API.md"
-_BLOCK = re.compile(r"```python\n(.*?)```", re.S)
 
 
 def monitoring_part() -> str:
@@ -16,14 +15,9 @@ def monitoring_part() -> str:
 
 
 def test_monitoring_examples_run() -> None:
-    blocks = _BLOCK.findall(monitoring_part())
+    blocks = python_blocks(monitoring_part())
     assert len(blocks) >= 3
-    namespace: dict[str, object] = {"__name__": "docs_api_monitoring_examples"}
-    for index, block in enumerate(blocks):
-        try:
-            exec(compile(block, f"{API_MD}:monitoring-example-{index}", "exec"), namespace)
-        except Exception as exc:
-            raise AssertionError(f"monitoring example {index} failed:\n{block}") from exc
+    run_blocks(blocks, API_MD)
 
 
 def test_every_public_metrics_name_is_documented() -> None:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterable
 from typing import Any, Protocol, runtime_checkable
 
 from ..models import OVERFLOW_CODE, Batch, FleetView, SeriesKey
 
-__all__ = ["OVERFLOW_FIELD", "MetricsStore", "decode_field", "encode_field"]
+__all__ = ["OVERFLOW_FIELD", "MetricsStore", "decode_field", "encode_field", "select_events"]
 
 #: The stored field of the overflow series.
 OVERFLOW_FIELD = "other:other"
@@ -26,6 +28,20 @@ def decode_field(field: str | bytes) -> SeriesKey:
         return (OVERFLOW_CODE, OVERFLOW_CODE)
     code, _, status = text.partition(":")
     return (int(code), int(status))
+
+
+def select_events(
+    newest_first: Iterable[str | bytes], limit: int, error_code: int | None
+) -> list[dict[str, Any]]:
+    """Decode stored events (newest first) until *limit* of them match *error_code*."""
+    out: list[dict[str, Any]] = []
+    for raw in newest_first:
+        event = json.loads(raw)
+        if error_code is None or event.get("c") == error_code:
+            out.append(event)
+            if len(out) >= limit:
+                break
+    return out
 
 
 @runtime_checkable

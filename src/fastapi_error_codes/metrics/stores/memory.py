@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections import deque
@@ -10,6 +9,7 @@ from typing import Any
 
 from ..config import MetricsConfig
 from ..models import OVERFLOW_CODE, Batch, FleetView, SeriesKey
+from .base import select_events
 
 __all__ = ["MemoryStore"]
 
@@ -98,16 +98,9 @@ class MemoryStore:
 
     def recent_events(self, limit: int, error_code: int | None = None) -> list[dict[str, Any]]:
         """Return up to *limit* newest events, newest first."""
-        out: list[dict[str, Any]] = []
         with self._lock:
             raw = list(self._events)
-        for text in reversed(raw):
-            event = json.loads(text)
-            if error_code is None or event.get("c") == error_code:
-                out.append(event)
-                if len(out) >= limit:
-                    break
-        return out
+        return select_events(reversed(raw), limit, error_code)
 
     def clear(self) -> None:
         """Forget every count, name, event and worker."""

@@ -7,14 +7,13 @@ worker's last applied ``seq``: a retry after a lost reply never counts twice.
 
 from __future__ import annotations
 
-import json
 import time
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from ..config import MetricsConfig
 from ..models import Batch, FleetView
-from .base import OVERFLOW_FIELD, decode_field, encode_field
+from .base import OVERFLOW_FIELD, decode_field, encode_field, select_events
 
 if TYPE_CHECKING:
     from redis import Redis
@@ -283,17 +282,8 @@ class RedisStore:
         """Return up to *limit* newest events, newest first (filtering reads a bounded window)."""
         count = limit if error_code is None else min(self._config.max_events, max(limit, 1000))
         entries: Any = self._client.xrevrange(self.keys["events"], "+", "-", count=count)
-        out: list[dict[str, Any]] = []
-        for _id, fields in entries or ():
-            raw = fields.get(b"e") or fields.get("e")
-            if raw is None:
-                continue
-            event = json.loads(raw)
-            if error_code is None or event.get("c") == error_code:
-                out.append(event)
-                if len(out) >= limit:
-                    break
-        return out
+        texts = (fields.get(b"e") or fields.get("e") for _id, fields in entries or ())
+        return select_events((t for t in texts if t is not None), limit, error_code)
 
     def clear(self) -> None:
         """Delete every key of this namespace (and only those)."""
