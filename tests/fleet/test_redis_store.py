@@ -212,3 +212,20 @@ def test_timeouts_and_retry_are_explicit(make_store: Callable[..., RedisStore]) 
     assert kwargs["socket_timeout"] == 0.25
     assert kwargs["socket_connect_timeout"] == 0.25
     assert kwargs["retry"].get_retries() == 0
+
+
+def test_a_clean_shutdown_retires_the_worker(make_config: Callable[..., MetricsConfig]) -> None:
+    config = make_config(flush_interval_ms=60_000)
+    first, second = ErrorMetricsCollector(config), ErrorMetricsCollector(config)
+    try:
+        first.record(301, "A", 404, "x")
+        second.record(301, "A", 404, "x")
+        assert first.flush() and second.flush()
+        assert second.read().workers == 2
+        first.close()
+        view = second.read()
+        assert view.workers == 1  # gone at once, not after the live window
+        assert view.total == 2
+    finally:
+        first.close()
+        second.close()

@@ -351,6 +351,11 @@ class ErrorMetricsCollector:
         while not ok and time.monotonic() < deadline:
             time.sleep(min(0.1, max(0.0, deadline - time.monotonic())))
             ok = self.flush(max(0.0, deadline - time.monotonic()))
+        if ok and self._last_apply_s:
+            try:
+                self.store.retire(self.worker_id)  # live-worker gauge right after a restart
+            except Exception as exc:
+                _log.warning("fastapi_error_codes: could not retire this worker: %s", exc)
         if not ok:
             lost = self.buffered
             if lost:

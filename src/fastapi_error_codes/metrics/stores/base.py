@@ -60,6 +60,10 @@ class MetricsStore(Protocol):
         """Return up to *limit* newest events (wire dicts), optionally of one error code."""
         ...
 
+    def retire(self, worker_id: str) -> None:
+        """Take a worker that shut down cleanly out of the live workers at once."""
+        ...
+
     def clear(self) -> None:
         """Delete everything this store holds under its namespace."""
         ...

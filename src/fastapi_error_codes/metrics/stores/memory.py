@@ -102,6 +102,11 @@ class MemoryStore:
             raw = list(self._events)
         return select_events(reversed(raw), limit, error_code)
 
+    def retire(self, worker_id: str) -> None:
+        """Take a worker that shut down cleanly out of the live workers at once."""
+        with self._lock:
+            self._workers.pop(worker_id, None)
+
     def clear(self) -> None:
         """Forget every count, name, event and worker."""
         with self._lock:

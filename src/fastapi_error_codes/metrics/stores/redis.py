@@ -285,6 +285,13 @@ class RedisStore:
         texts = (fields.get(b"e") or fields.get("e") for _id, fields in entries or ())
         return select_events((t for t in texts if t is not None), limit, error_code)
 
+    def retire(self, worker_id: str) -> None:
+        """Take a worker that shut down cleanly out of the live workers at once.
+
+        Its seq stays (pruned with the worker after a day): a late retry stays idempotent.
+        """
+        self._client.zrem(self.keys["workers"], worker_id)
+
     def clear(self) -> None:
         """Delete every key of this namespace (and only those)."""
         client = self._client
