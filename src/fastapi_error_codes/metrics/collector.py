@@ -77,18 +77,17 @@ class ErrorMetricsCollector:
         self, config: MetricsConfig | None = None, store: MetricsStore | None = None
     ) -> None:
         """Collect per *config* into *store* (default: the store ``config`` selects)."""
-        self.config = config or MetricsConfig()
-        self.store: MetricsStore = store if store is not None else create_store(self.config)
+        self.config = cfg = config or MetricsConfig()
+        self.store: MetricsStore = store if store is not None else create_store(cfg)
         self._owns_store = store is None
-        self._width = self.config.bucket_width_s
-        self._max_cells = self.config.max_pending
-        self._max_series = self.config.max_series
+        self._width = cfg.bucket_width_s
+        self._max_cells = cfg.max_pending
+        self._max_series = cfg.max_series
         # Events are sampled, counts never: each flush carries at most this many of the newest
         # events (masking and encoding them is most of a flush's cost); the rest are counted
         # in events_dropped.
-        cfg = self.config
         self._ring_size = min(cfg.max_events, cfg.max_pending, cfg.max_events_per_flush)
-        self._masker = PiiMasker(self.config.pii_patterns, max_length=self.config.max_text_length)
+        self._masker = PiiMasker(cfg.pii_patterns, max_length=cfg.max_text_length)
         self._encoder = json.JSONEncoder(default=str, ensure_ascii=False, separators=(",", ":"))
         self._flush_lock = threading.Lock()
         self._init_process_state()
