@@ -351,8 +351,11 @@ class ErrorMetricsCollector:
             time.sleep(min(0.1, max(0.0, deadline - time.monotonic())))
             ok = self.flush(max(0.0, deadline - time.monotonic()))
         if ok and self._last_apply_s:
+            # Leave the live set at once (the workers gauge is right after a restart), once:
+            # a second close() has nothing to retire; a later flush announces us again.
+            self._last_apply_s = 0.0
             try:
-                self.store.retire(self.worker_id)  # live-worker gauge right after a restart
+                self.store.retire(self.worker_id)
             except Exception as exc:
                 _log.warning("fastapi_error_codes: could not retire this worker: %s", exc)
         if not ok:
