@@ -33,9 +33,22 @@ PROBLEM_KEYS = (
 _MAX_DEPTH = 32
 
 
+def _text(value: str) -> str:
+    """*value* without lone surrogates, which no UTF-8 body can carry (echoed input may)."""
+    if value.isascii():
+        return value
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return value.encode("utf-8", "replace").decode("utf-8")
+    return value
+
+
 def json_safe(value: Any, _depth: int = 0, _seen: frozenset[int] = frozenset()) -> Any:
-    """Return *value* as plain JSON data (no NaN, str keys); never raises."""
-    if value is None or isinstance(value, (bool, int, str)):
+    """Return *value* as plain JSON data (no NaN, str keys, valid UTF-8); never raises."""
+    if isinstance(value, str):
+        return _text(value)
+    if value is None or isinstance(value, (bool, int)):
         return value
     if isinstance(value, float):
         return value if math.isfinite(value) else None
@@ -45,7 +58,7 @@ def json_safe(value: Any, _depth: int = 0, _seen: frozenset[int] = frozenset()) 
     depth = _depth + 1
     try:
         if isinstance(value, Mapping):
-            return {str(k): json_safe(v, depth, seen) for k, v in value.items()}
+            return {_text(str(k)): json_safe(v, depth, seen) for k, v in value.items()}
         if isinstance(value, (list, tuple, set, frozenset)):
             items = sorted(value, key=repr) if isinstance(value, (set, frozenset)) else value
             return [json_safe(v, depth, seen) for v in items]
@@ -56,13 +69,13 @@ def json_safe(value: Any, _depth: int = 0, _seen: frozenset[int] = frozenset()) 
         if isinstance(value, (datetime.datetime, datetime.date, datetime.time)):
             return value.isoformat()
         if isinstance(value, (Decimal, uuid.UUID, PurePath)):
-            return str(value)
+            return _text(str(value))
         if isinstance(value, (bytes, bytearray)):
             return bytes(value).decode("utf-8", errors="replace")
         if dataclasses.is_dataclass(value) and not isinstance(value, type):
             fields = {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
             return json_safe(fields, depth, seen)
-        return str(value)
+        return _text(str(value))
     except Exception:
         # A detail whose own __str__ or iteration fails must not break the error response.
         return None

@@ -244,11 +244,11 @@ class ErrorResponder:
             error_code=resolved.error_code,
             error_name=resolved.error_name,
             status_code=resolved.status_code,
-            message=message,
+            message=json_safe(message),  # echoed input may hold lone surrogates
             detail=detail,
-            errors=resolved.errors,
+            errors=json_safe(resolved.errors) if resolved.errors is not None else None,
             timestamp=resolved.timestamp or utc_timestamp(),
-            instance=request.url.path,
+            instance=json_safe(request.url.path),
             type_base=config.problem_type_base,
         )
         headers = dict(resolved.headers or {})

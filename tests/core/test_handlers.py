@@ -571,3 +571,29 @@ def test_a_failure_while_answering_falls_back_to_500(
     assert "bug while resolving" not in response.text
     assert [e.status_code for e in seen] == [500]
     assert "building the error response failed" in caplog.text
+
+
+def test_lone_surrogates_in_echoed_input_keep_the_status() -> None:
+    """A lone surrogate cannot be UTF-8: it is replaced, never turned into a 500."""
+    from fastapi import Body, HTTPException
+
+    app = FastAPI()
+    setup_exception_handler(app)
+
+    @app.post("/echo-detail")
+    def echo_detail(name: str = Body(..., embed=True)) -> None:
+        raise HTTPException(status_code=404, detail={"user": name, name: 1})
+
+    @app.post("/echo-message")
+    def echo_message(name: str = Body(..., embed=True)) -> None:
+        raise HTTPException(status_code=400, detail=name)
+
+    client = TestClient(app)
+    payload = b'{"name": "\\ud800x"}'
+    headers = {"content-type": "application/json"}
+    detail = client.post("/echo-detail", content=payload, headers=headers)
+    assert detail.status_code == 404
+    assert detail.json()["detail"] == {"user": "?x", "?x": 1}
+    message = client.post("/echo-message", content=payload, headers=headers)
+    assert message.status_code == 400
+    assert message.json()["message"] == "?x"
