@@ -20,6 +20,7 @@ import weakref
 from collections import deque
 from typing import Any
 
+from .._bodies import json_safe
 from ._http import describe_error
 from .config import MetricsConfig
 from .flusher import Flusher
@@ -57,6 +58,17 @@ def _after_fork_in_child() -> None:
 os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
+def _is_transient(exc: BaseException) -> bool:
+    """A store failure worth retrying the same batch for: network, timeout, a Redis reply.
+
+    redis-py's ``DataError`` (and any non-Redis exception) means the batch itself is bad.
+    """
+    if isinstance(exc, (OSError, TimeoutError)):
+        return True
+    cls = type(exc)
+    return cls.__module__.split(".")[0] == "redis" and cls.__name__ != "DataError"
+
+
 class CollectorStats:
     """Health figures of this worker's collector (exported as series)."""
 
@@ -88,7 +100,8 @@ class ErrorMetricsCollector:
         # in events_dropped.
         self._ring_size = min(cfg.max_events, cfg.max_pending, cfg.max_events_per_flush)
         self._masker = PiiMasker(cfg.pii_patterns, max_length=cfg.max_text_length)
-        self._encoder = json.JSONEncoder(default=str, ensure_ascii=False, separators=(",", ":"))
+        # ASCII JSON: a lone surrogate in echoed text is escaped, never an encoding error later
+        self._encoder = json.JSONEncoder(default=str, ensure_ascii=True, separators=(",", ":"))
         self._flush_lock = threading.Lock()
         self._init_process_state()
         if not self.config.enabled:
@@ -110,12 +123,13 @@ class ErrorMetricsCollector:
         self._names: dict[int, str] = {}
         self._events: deque[_RawEvent] = deque(maxlen=self._ring_size)
         self._folded = 0
+        self._dropped = 0
         self.worker_id = f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
         self._id_prefix = uuid.uuid4().hex[:16]
         self._ids = itertools.count(1)
         self._seq = 0
         self._pending: Batch | None = None
-        self._last_apply_s = 0.0
+        self._last_apply_mono: float | None = None  # None: nothing applied (or retired)
         self.stats = CollectorStats()
         self._flusher: Flusher | None = None
         self._running = False
@@ -187,16 +201,25 @@ class ErrorMetricsCollector:
         this buffer, so a flood of distinct codes keeps memory flat; the store applies the same
         series cap fleet-wide.
         """
+        code, status = key
         series = self._series
-        if self._cells >= self._max_cells or (
-            key not in series and len(series) >= self._max_series
+        if (
+            not (isinstance(code, int) and isinstance(status, int))  # codes are ints, always
+            or self._cells >= self._max_cells
+            or (key not in series and len(series) >= self._max_series)
         ):
             self._folded += 1
             return _OVERFLOW_KEY
+        key = (int(code), int(status))  # an IntEnum counts as its int
         self._cells += 1
         series.add(key)
         self._names[key[0]] = error_name
         return key
+
+    def note_dropped(self, count: int = 1) -> None:
+        """Count errors that were recorded but could not be counted (exported as dropped)."""
+        with self._lock:
+            self._dropped += count
 
     def _record_disabled(
         self,
@@ -211,7 +234,7 @@ class ErrorMetricsCollector:
         return ""
 
     # ------------------------------------------------------------------ flush
-    def _swap(self) -> tuple[dict[int, _Cells], dict[int, str], list[_RawEvent], int]:
+    def _swap(self) -> tuple[dict[int, _Cells], dict[int, str], list[_RawEvent], int, int]:
         """Take the buffer out in O(1) under the lock; the next record opens a new bucket."""
         with self._lock:
             buckets, self._buckets = self._buckets, {}
@@ -223,18 +246,20 @@ class ErrorMetricsCollector:
             events = self._events
             self._events = deque(maxlen=self._ring_size)
             folded, self._folded = self._folded, 0
-        return buckets, names, list(events), folded
+            dropped, self._dropped = self._dropped, 0
+        return buckets, names, list(events), folded, dropped
 
     @property
     def buffered(self) -> int:
         """Records counted locally and not yet in the store (buffer plus pending batch)."""
-        pending = sum(self._pending.counts.values()) if self._pending else 0
+        batch = self._pending  # read once: the flusher may clear it meanwhile
+        pending = sum(batch.counts.values()) if batch else 0
         return pending + sum(sum(cells.values()) for cells in list(self._buckets.values()))
 
     def _bounded_detail(self, detail: Any) -> Any:
         """The masked detail, or its JSON cut to ``max_text_length`` when it is too large."""
         masked = self._masker.mask(detail)
-        if isinstance(masked, (dict, list, tuple)):
+        if not isinstance(masked, (str, int, float, bool)):  # any container (sets included)
             text = self._encoder.encode(masked)
             cap = self.config.max_text_length
             if len(text) > 4 * cap:  # one event never carries a client's 100,000 ids
@@ -246,9 +271,9 @@ class ErrorMetricsCollector:
         data = {
             "id": f"{self._id_prefix}{number}",
             "t": round(ts, 3),
-            "c": code,
-            "n": name[: self.config.max_text_length],
-            "s": status,
+            "c": code if isinstance(code, int) else OVERFLOW_CODE,
+            "n": str(name)[: self.config.max_text_length],
+            "s": status if isinstance(status, int) else OVERFLOW_CODE,
             "m": self._masker.mask_text(str(message)),
             "d": self._bounded_detail(detail) if detail is not None else None,
             "p": self._masker.mask_text(path) if path else path,
@@ -258,9 +283,10 @@ class ErrorMetricsCollector:
         return self._encoder.encode(data)
 
     def _build_batch(self) -> Batch | None:
-        buckets, names, raw_events, folded = self._swap()
-        quiet = time.time() - self._last_apply_s < self.config.live_window_s / 3
-        if not buckets and not raw_events and quiet:
+        buckets, names, raw_events, folded, dropped = self._swap()
+        last = self._last_apply_mono
+        quiet = last is not None and time.monotonic() - last < self.config.live_window_s / 3
+        if not buckets and not raw_events and not dropped and quiet:
             return None
         counts = {
             (start, code, status): n
@@ -276,13 +302,15 @@ class ErrorMetricsCollector:
                 events.append(self._encode_event(raw))
             except Exception:
                 encode_failures += 1
+        cap = self.config.max_text_length
         self._seq += 1
         return Batch(
             worker_id=self.worker_id,
             seq=self._seq,
             counts=counts,
-            names={code: name[: self.config.max_text_length] for code, name in names.items()},
+            names={code: json_safe(str(name))[:cap] for code, name in names.items()},
             events=events,
+            dropped=dropped,
             events_dropped=max(0, recorded - len(kept)) + encode_failures,
             series_folded=folded,
             created_ms=int(time.time() * 1000),
@@ -314,6 +342,19 @@ class ErrorMetricsCollector:
             except Exception as exc:
                 self.stats.flush_failures += 1
                 error = describe_error(exc)
+                if not _is_transient(exc):
+                    # The batch itself can never be applied (data redis-py cannot encode, a
+                    # bug): retrying it would jam this worker for good. Drop it, counted.
+                    self._pending = None
+                    lost = sum(batch.counts.values())
+                    self.note_dropped(lost)
+                    _log.error(
+                        "fastapi_error_codes: a batch of %d errors cannot be stored and was "
+                        "dropped (counted in fastapi_errors_dropped_total): %s",
+                        lost,
+                        error,
+                    )
+                    return False
                 if self.stats.last_error is None:
                     _log.warning(
                         "fastapi_error_codes: flush to the metrics store failed: %s", error
@@ -324,9 +365,9 @@ class ErrorMetricsCollector:
                 _log.warning("fastapi_error_codes: flushing to the metrics store works again")
                 self.stats.last_error = None
             self._pending = None
-            self._last_apply_s = time.time()
+            self._last_apply_mono = time.monotonic()
             self.stats.flushes += 1
-            self.stats.last_flush_ok_s = self._last_apply_s
+            self.stats.last_flush_ok_s = time.time()
             if not had_pending:
                 return True
         return True
@@ -350,10 +391,10 @@ class ErrorMetricsCollector:
         while not ok and time.monotonic() < deadline:
             time.sleep(min(0.1, max(0.0, deadline - time.monotonic())))
             ok = self.flush(max(0.0, deadline - time.monotonic()))
-        if ok and self._last_apply_s:
+        if ok and self._last_apply_mono is not None:
             # Leave the live set at once (the workers gauge is right after a restart), once:
             # a second close() has nothing to retire; a later flush announces us again.
-            self._last_apply_s = 0.0
+            self._last_apply_mono = None
             try:
                 self.store.retire(self.worker_id)
             except Exception as exc:

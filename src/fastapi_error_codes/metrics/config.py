@@ -41,11 +41,11 @@ class MetricsConfig:
     max_events: int = 10000
     prometheus_enabled: bool = True
     sentry_enabled: bool = False
-    sentry_dsn: str | None = None
+    sentry_dsn: str | None = field(default=None, repr=False)  # secrets stay out of logs
     dashboard_enabled: bool = True
     pii_patterns: Sequence[str] = field(default_factory=list)
     # --- the fleet ---
-    redis_url: str | None = None
+    redis_url: str | None = field(default=None, repr=False)  # may carry a password
     namespace: str = "fastapi_errors"
     flush_interval_ms: int = 1000
     retention_s: int = 86400
@@ -58,7 +58,7 @@ class MetricsConfig:
     # --- endpoints ---
     metrics_path: str = "/metrics"
     dashboard_prefix: str = "/api/metrics"
-    auth_token: str | None = None
+    auth_token: str | None = field(default=None, repr=False)
     # --- Sentry policy ---
     sentry_capture_4xx: bool = False
     sentry_environment: str | None = None

@@ -76,6 +76,7 @@ TRUNCATION_MARKER = " [truncated]"
 #: Containers nested deeper than this are replaced by :data:`MASK` (the safe choice).
 MAX_DEPTH = 200
 _TEXT_CACHE_SIZE = 4096  # distinct strings remembered by mask_text
+_TEXT_CACHE_MAX_LENGTH = 256  # longer strings are masked every time, never remembered
 
 _CYCLE = "<cycle>"
 _UNREPRESENTABLE = "<unrepresentable>"
@@ -259,9 +260,10 @@ class PiiMasker:
                 result = self._scan(text)
         except Exception:  # never raise into the caller; hiding everything is the safe side
             return MASK
-        if len(cache) >= _TEXT_CACHE_SIZE:
-            cache.clear()
-        cache[text] = result
+        if len(text) <= _TEXT_CACHE_MAX_LENGTH:  # short, repeating texts only: bounded bytes
+            if len(cache) >= _TEXT_CACHE_SIZE:
+                cache.clear()
+            cache[text] = result
         return result
 
     def _scan(self, text: str) -> str:

@@ -115,18 +115,28 @@ def setup_metrics(
         setup_exception_handler(app)
 
     record = collector.record
+    metrics_path = config.metrics_path if config.prometheus_enabled else None
+    dashboard_under = config.dashboard_prefix + "/" if config.dashboard_enabled else None
 
     def record_error(request: Request, error: HandledError) -> None:
-        route = request.scope.get("route")
-        record(
-            error.error_code,
-            error.error_name,
-            error.status_code,
-            error.message,
-            error.detail,
-            getattr(route, "path", None),
-            request.scope.get("method"),
-        )
+        path = getattr(request.scope.get("route"), "path", None)
+        if path is not None and (
+            path == metrics_path or (dashboard_under and path.startswith(dashboard_under))
+        ):
+            return  # a 401/422/503 of /metrics or the dashboard is not an error of the app
+        try:
+            record(
+                error.error_code,
+                error.error_name,
+                error.status_code,
+                error.message,
+                error.detail,
+                path,
+                request.scope.get("method"),
+            )
+        except Exception:
+            collector.note_dropped()  # exported as fastapi_errors_dropped_total
+            raise  # notify() logs it, once
 
     add_error_observer(app, record_error)
     if sentry.enabled:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
+import weakref
 from collections import deque
 from typing import Any
 
@@ -14,6 +16,17 @@ from .base import select_events
 __all__ = ["MemoryStore"]
 
 _OVERFLOW: SeriesKey = (OVERFLOW_CODE, OVERFLOW_CODE)
+
+_stores: weakref.WeakSet[MemoryStore] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    # A lock held by a parent thread at fork time would stay held in the child for ever.
+    for store in list(_stores):
+        store._lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 class MemoryStore:
@@ -31,6 +44,7 @@ class MemoryStore:
         self._seq: dict[str, int] = {}
         self._workers: dict[str, float] = {}
         self._meta = {"dropped": 0, "events_dropped": 0, "series_folded": 0}
+        _stores.add(self)
 
     def apply(self, batch: Batch) -> bool:
         """Apply *batch* once; a batch whose seq this worker already applied is ignored."""
@@ -105,7 +119,8 @@ class MemoryStore:
     def retire(self, worker_id: str) -> None:
         """Take a worker that shut down cleanly out of the live workers at once."""
         with self._lock:
-            self._workers.pop(worker_id, None)
+            if worker_id in self._workers:  # out of the live window; pruned with its seq later
+                self._workers[worker_id] = time.time() - self._config.live_window_s - 1
 
     def clear(self) -> None:
         """Forget every count, name, event and worker."""

@@ -288,9 +288,11 @@ class RedisStore:
     def retire(self, worker_id: str) -> None:
         """Take a worker that shut down cleanly out of the live workers at once.
 
-        Its seq stays (pruned with the worker after a day): a late retry stays idempotent.
+        Its last-seen time is moved out of the live window rather than removed, so the worker
+        and its seq are still pruned after a day (a late retry stays idempotent till then).
         """
-        self._client.zrem(self.keys["workers"], worker_id)
+        retired_ms = int((time.time() - self._config.live_window_s) * 1000) - 1
+        self._client.zadd(self.keys["workers"], {worker_id: retired_ms}, xx=True)
 
     def clear(self) -> None:
         """Delete every key of this namespace (and only those)."""
