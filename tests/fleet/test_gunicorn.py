@@ -27,7 +27,7 @@ from tests.conftest import delete_namespace
 
 pytestmark = [pytest.mark.redis, pytest.mark.slow]
 
-CODES = [7301, 7302, 7303, 7304, 7500]
+CODES = [301, 302, 303, 460, 520]
 FLUSH_S = 0.5
 
 
