@@ -92,9 +92,6 @@ class ErrorMetricsCollector:
         self.config = cfg = config or MetricsConfig()
         self.store: MetricsStore = store if store is not None else create_store(cfg)
         self._owns_store = store is None
-        self._width = cfg.bucket_width_s
-        self._max_cells = cfg.max_pending
-        self._max_series = cfg.max_series
         # Events are sampled, counts never: each flush carries at most this many of the newest
         # events (masking and encoding them is most of a flush's cost); the rest are counted
         # in events_dropped.
@@ -190,9 +187,10 @@ class ErrorMetricsCollector:
         """Under the lock: open the bucket *now* falls in (and start the flusher once)."""
         if not self._running:
             self._start_flusher()
-        start = int(now) - int(now) % self._width
+        width = self.config.bucket_width_s
+        start = int(now) - int(now) % width
         self._cur = self._buckets.setdefault(start, {})
-        self._bucket_end = start + self._width
+        self._bucket_end = start + width
 
     def _admit(self, key: SeriesKey, error_name: str) -> SeriesKey:
         """Under the lock: admit a new cell, or fold it into the overflow series.
@@ -205,8 +203,8 @@ class ErrorMetricsCollector:
         series = self._series
         if (
             not (isinstance(code, int) and isinstance(status, int))  # codes are ints, always
-            or self._cells >= self._max_cells
-            or (key not in series and len(series) >= self._max_series)
+            or self._cells >= self.config.max_pending
+            or (key not in series and len(series) >= self.config.max_series)
         ):
             self._folded += 1
             return _OVERFLOW_KEY
@@ -221,16 +219,9 @@ class ErrorMetricsCollector:
         with self._lock:
             self._dropped += count
 
-    def _record_disabled(
-        self,
-        error_code: int,
-        error_name: str,
-        status_code: int,
-        message: str,
-        detail: Any = None,
-        path: str | None = None,
-        method: str | None = None,
-    ) -> str:
+    @staticmethod
+    def _record_disabled(*args: Any, **kwargs: Any) -> str:
+        """``record()`` of a disabled collector: counts nothing, costs one call."""
         return ""
 
     # ------------------------------------------------------------------ flush
@@ -419,7 +410,7 @@ class ErrorMetricsCollector:
     def get_snapshot(self) -> MetricsSnapshot:
         """Fleet totals, per-code counts, the last hour's buckets and recent events."""
         view = self.read()
-        width = self._width
+        width = self.config.bucket_width_s
         buckets = []
         for start in sorted(view.buckets):
             by_code: dict[int, int] = {}
