@@ -181,7 +181,7 @@ def test_unprotected_fleet_endpoints_warn_once(
 ) -> None:
     from fastapi_error_codes.metrics import setup as setup_mod
 
-    monkeypatch.setattr(setup_mod, "_warned", set())
+    monkeypatch.setattr(setup_mod, "_warned_unprotected", False)
     config = MetricsConfig.testing(redis_url="redis://127.0.0.1:1/0")
     with caplog.at_level("WARNING", logger="fastapi_error_codes.metrics"):
         for _ in range(3):

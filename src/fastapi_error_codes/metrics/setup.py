@@ -31,30 +31,20 @@ def _close_at_exit(ref: weakref.ReferenceType[ErrorMetricsCollector]) -> None:
         collector.close(timeout=2.0)
 
 
-_warned: set[str] = set()
+_warned_unprotected = False
 
 
 def _warn_unprotected_once(config: MetricsConfig) -> None:
     """Fleet mode (a Redis URL: production) without protection: say so, once per process."""
-    if config.redis_url and "unprotected" not in _warned:
-        _warned.add("unprotected")
+    global _warned_unprotected
+    if config.redis_url and not _warned_unprotected:
+        _warned_unprotected = True
         _log.warning(
             "fastapi_error_codes: %s and %s serve the fleet's error data without "
             "protection; set MetricsConfig.auth_token (FEC_AUTH_TOKEN) or pass auth_dependency",
             config.metrics_path,
             config.dashboard_prefix,
         )
-
-
-def _auth_dependencies(
-    config: MetricsConfig, auth_dependency: Callable[..., Any] | None
-) -> list[Any]:
-    deps: list[Any] = []
-    if config.auth_token:
-        deps.append(Depends(bearer_token_dependency(config.auth_token)))
-    if auth_dependency is not None:
-        deps.append(Depends(auth_dependency))
-    return deps
 
 
 def _wrap_lifespan(
@@ -142,7 +132,11 @@ def setup_metrics(
     if sentry.enabled:
         add_error_observer(app, sentry.observe)
 
-    deps = _auth_dependencies(config, auth_dependency)
+    # The app's own dependency guards everything; the bearer token guards every data endpoint
+    # but not the data-free HTML page, which a browser must open before it can send a header.
+    user_deps = [Depends(auth_dependency)] if auth_dependency is not None else []
+    token_deps = [Depends(bearer_token_dependency(config.auth_token))] if config.auth_token else []
+    deps = token_deps + user_deps
     if config.prometheus_enabled:
         from .prometheus import PrometheusExporter
 
@@ -167,12 +161,11 @@ def setup_metrics(
     if config.dashboard_enabled:
         from .dashboard import DashboardAPI
 
-        page_deps = [Depends(auth_dependency)] if auth_dependency is not None else []
         dashboard = DashboardAPI(
             collector,
             prefix=config.dashboard_prefix,
             dependencies=deps,
-            page_dependencies=page_deps,
+            page_dependencies=user_deps,
         )
         components["dashboard"] = app.state.metrics_dashboard = dashboard
         app.include_router(dashboard.router)
