@@ -5,7 +5,7 @@ from __future__ import annotations
 from types import MappingProxyType
 
 from fastapi_error_codes.domains import get_domain_for_code
-from fastapi_error_codes.registry import ErrorInfo
+from fastapi_error_codes.errors import ErrorInfo
 
 __all__ = ["BUILTIN_ERRORS", "VALIDATION_STATUS", "builtin_error"]
 

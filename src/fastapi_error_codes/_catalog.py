@@ -7,7 +7,8 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 
 from fastapi_error_codes._builtin import BUILTIN_ERRORS
-from fastapi_error_codes.registry import ErrorInfo, ErrorRegistry, default_registry
+from fastapi_error_codes.errors import ErrorInfo
+from fastapi_error_codes.registry import ErrorRegistry, default_registry
 
 __all__ = ["CatalogEntry", "ErrorCatalog", "error_catalog"]
 
@@ -26,14 +27,7 @@ class CatalogEntry:
     @classmethod
     def from_info(cls, info: ErrorInfo) -> CatalogEntry:
         """Build the row of a declared error."""
-        return cls(
-            error_code=info.error_code,
-            error_name=info.error_name,
-            status_code=info.status_code,
-            message=info.message,
-            domain=info.domain,
-            builtin=info.builtin,
-        )
+        return cls(**info.public_fields(), domain=info.domain, builtin=info.builtin)
 
 
 def _cell(text: object) -> str:

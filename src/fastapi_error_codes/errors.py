@@ -1,19 +1,50 @@
-"""BaseAppException: the declared application error every handler knows how to answer."""
+"""Declared errors: BaseAppException, and ErrorInfo, what is declared about one error."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, ClassVar
+from dataclasses import dataclass
+from typing import Any, ClassVar, TypedDict
 
+from fastapi_error_codes._bodies import build_body
 from fastapi_error_codes._time import utc_timestamp
 
-if TYPE_CHECKING:
-    from fastapi_error_codes.registry import ErrorInfo
-
-__all__ = ["MAX_ERROR_CODE", "MIN_ERROR_CODE", "BaseAppException"]
+__all__ = ["MAX_ERROR_CODE", "MIN_ERROR_CODE", "BaseAppException", "ErrorFields", "ErrorInfo"]
 
 MIN_ERROR_CODE = 0
 MAX_ERROR_CODE = 9999
+
+
+class ErrorFields(TypedDict):
+    """What every body, catalogue row and OpenAPI example shows of an error."""
+
+    error_code: int
+    error_name: str
+    status_code: int
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorInfo:
+    """What is declared about one error: code, name, status, message and where it belongs."""
+
+    error_code: int
+    error_name: str
+    status_code: int
+    message: str
+    message_key: str
+    domain: str | None = None
+    exception_class: type[BaseAppException] | None = None
+    builtin: bool = False
+
+    def public_fields(self) -> ErrorFields:
+        """Code, name, status and declared message: the fields every rendering shows."""
+        return ErrorFields(
+            error_code=self.error_code,
+            error_name=self.error_name,
+            status_code=self.status_code,
+            message=self.message,
+        )
 
 
 def _is_int(value: object) -> bool:
@@ -93,16 +124,26 @@ class BaseAppException(Exception):
             return info.message_key
         return f"errors.{self.error_code}"
 
+    def public_fields(self) -> ErrorFields:
+        """Code, name, status and message of this occurrence: the fields every body shows."""
+        return ErrorFields(
+            error_code=self.error_code,
+            error_name=self.error_name,
+            status_code=self.status_code,
+            message=self.message,
+        )
+
     def to_dict(self) -> dict[str, Any]:
         """Return the default (``"json"`` format) body for this error, not localised."""
-        return {
-            "error_code": self.error_code,
-            "message": self.message,
-            "status_code": self.status_code,
-            "detail": self.detail,
-            "timestamp": self.timestamp,
-            "error_name": self.error_name,
-        }
+        return build_body(
+            "json",
+            **self.public_fields(),
+            detail=self.detail,
+            errors=None,
+            timestamp=self.timestamp,
+            instance=None,
+            type_base=None,
+        )
 
     def add_detail(self, key: str, value: Any) -> BaseAppException:
         """Add ``key: value`` to the detail mapping (created if empty); returns ``self``."""

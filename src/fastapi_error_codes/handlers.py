@@ -23,19 +23,19 @@ from starlette.websockets import WebSocket
 
 from fastapi_error_codes._bodies import build_body, json_safe
 from fastapi_error_codes._builtin import INTERNAL_STATUS, VALIDATION_STATUS, builtin_error
-from fastapi_error_codes._observers import HandledError, notify
 from fastapi_error_codes._time import utc_timestamp
 from fastapi_error_codes.config import ErrorHandlerConfig
-from fastapi_error_codes.errors import BaseAppException
+from fastapi_error_codes.errors import BaseAppException, ErrorInfo
 from fastapi_error_codes.i18n import MessageProvider, format_message, negotiate_locale
+from fastapi_error_codes.observers import HandledError, notify, setup_monitoring
 from fastapi_error_codes.openapi import install_openapi
-from fastapi_error_codes.registry import ErrorInfo
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
+    from starlette.applications import Starlette
     from starlette.types import ExceptionHandler
 
-__all__ = ["CONFIG_STATE_ATTR", "ErrorResponder", "setup_exception_handler"]
+__all__ = ["CONFIG_STATE_ATTR", "ErrorResponder", "installed_config", "setup_exception_handler"]
 
 _log = logging.getLogger("fastapi_error_codes")
 
@@ -130,10 +130,7 @@ class ErrorResponder:
         if isinstance(exc, BaseAppException):
             return _Resolved(
                 message_key=exc.message_key,
-                error_code=exc.error_code,
-                error_name=exc.error_name,
-                status_code=exc.status_code,
-                message=exc.message,
+                **exc.public_fields(),
                 localise=exc.message_is_default,
                 detail=exc.detail,
                 headers=exc.headers,
@@ -151,14 +148,7 @@ class ErrorResponder:
         return resolved
 
     def _from_info(self, info: ErrorInfo) -> _Resolved:
-        return _Resolved(
-            message_key=info.message_key,
-            error_code=info.error_code,
-            error_name=info.error_name,
-            status_code=info.status_code,
-            message=info.message,
-            localise=True,
-        )
+        return _Resolved(message_key=info.message_key, **info.public_fields(), localise=True)
 
     def _resolve_http(self, exc: StarletteHTTPException) -> _Resolved:
         resolved = self._from_info(self.framework_info(exc.status_code))
@@ -307,16 +297,23 @@ class ErrorResponder:
             await conn.close(code=1011 if server_error else 1008)
 
 
+def installed_config(app: Starlette) -> ErrorHandlerConfig | None:
+    """The config ``setup_exception_handler`` installed on *app*, or None if it has not run."""
+    config = getattr(app.state, CONFIG_STATE_ATTR, None)
+    return config if isinstance(config, ErrorHandlerConfig) else None
+
+
 def setup_exception_handler(
     app: FastAPI,
     config: ErrorHandlerConfig | None = None,
-    metrics_config: Any = None,
+    metrics_config: object | None = None,
 ) -> None:
-    """Answer every error of *app* with the library's body; optionally wire metrics.
+    """Answer every error of *app* with the library's body; optionally wire monitoring.
 
     Calling it again replaces the handlers and the config (nothing is installed twice).
-    *metrics_config* (a ``fastapi_error_codes.metrics.MetricsConfig``) is passed on to
-    ``setup_metrics``, imported only then, so the error core never needs the extras.
+    *metrics_config* (a ``fastapi_error_codes.metrics.MetricsConfig``) goes to the setup that
+    monitoring registered for its type (``setup_metrics``), through
+    :func:`fastapi_error_codes.observers.setup_monitoring`: the error core never imports it.
     """
     if config is None:
         config = ErrorHandlerConfig()
@@ -328,7 +325,4 @@ def setup_exception_handler(
     setattr(app.state, CONFIG_STATE_ATTR, config)
     install_openapi(app, config)
     if metrics_config is not None:
-        # Imported here, not at module level: the error core works without the extras.
-        from fastapi_error_codes.metrics.setup import setup_metrics
-
-        setup_metrics(app, metrics_config)
+        setup_monitoring(app, metrics_config)

@@ -11,8 +11,7 @@ from typing import TYPE_CHECKING, Any, cast
 from fastapi_error_codes._bodies import build_body
 from fastapi_error_codes._builtin import VALIDATION_STATUS, builtin_error
 from fastapi_error_codes._catalog import CatalogEntry, ErrorCatalog, error_catalog
-from fastapi_error_codes.errors import BaseAppException
-from fastapi_error_codes.registry import ErrorInfo
+from fastapi_error_codes.errors import BaseAppException, ErrorInfo
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
@@ -135,10 +134,7 @@ def _example(info: ErrorInfo) -> dict[str, Any]:
     validation = info.status_code == VALIDATION_STATUS
     return build_body(
         "json",
-        error_code=info.error_code,
-        error_name=info.error_name,
-        status_code=info.status_code,
-        message=info.message,
+        **info.public_fields(),
         detail=None,
         errors=copy.deepcopy(_EXAMPLE_FIELD_ERRORS) if validation else None,
         timestamp=_EXAMPLE_TIMESTAMP,

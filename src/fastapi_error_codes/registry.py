@@ -4,29 +4,14 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from typing import TypeVar
 
 from fastapi_error_codes.domains import ErrorDomain, get_domain_for_code, resolve_domain
-from fastapi_error_codes.errors import MAX_ERROR_CODE, MIN_ERROR_CODE, BaseAppException
+from fastapi_error_codes.errors import MAX_ERROR_CODE, MIN_ERROR_CODE, BaseAppException, ErrorInfo
 
 __all__ = ["ErrorInfo", "ErrorRegistry", "default_registry", "register_exception"]
 
 E = TypeVar("E", bound=type[BaseAppException])
-
-
-@dataclass(frozen=True, slots=True)
-class ErrorInfo:
-    """What is declared about one error: code, name, status, message and where it belongs."""
-
-    error_code: int
-    error_name: str
-    status_code: int
-    message: str
-    message_key: str
-    domain: str | None = None
-    exception_class: type[BaseAppException] | None = None
-    builtin: bool = False
 
 
 def _identity(cls: type) -> tuple[str, str]:

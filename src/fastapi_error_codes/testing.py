@@ -6,8 +6,7 @@ from typing import Any, Protocol
 
 from fastapi_error_codes._bodies import JSON_KEYS, PROBLEM_KEYS
 from fastapi_error_codes._builtin import builtin_error
-from fastapi_error_codes.errors import BaseAppException
-from fastapi_error_codes.registry import ErrorInfo
+from fastapi_error_codes.errors import BaseAppException, ErrorInfo
 
 __all__ = ["assert_error"]
 

@@ -20,8 +20,8 @@ from fastapi_error_codes import (
     register_exception,
     setup_exception_handler,
 )
-from fastapi_error_codes._observers import HandledError, add_error_observer
 from fastapi_error_codes.domains import _reset_domains
+from fastapi_error_codes.observers import HandledError, add_error_observer
 
 FORMATS = ("json", "problem+json")
 

@@ -12,8 +12,8 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from fastapi_error_codes import ErrorHandlerConfig, setup_exception_handler
-from fastapi_error_codes._observers import HandledError, add_error_observer
 from fastapi_error_codes.handlers import CONFIG_STATE_ATTR
+from fastapi_error_codes.observers import HandledError, add_error_observer
 from fastapi_error_codes.testing import assert_error
 
 from .conftest import FORMATS
@@ -442,17 +442,29 @@ class TestSetup:
         setup_exception_handler(FastAPI())
         assert "fastapi_error_codes.metrics.setup" not in imported
 
-    def test_metrics_config_calls_setup_metrics(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        setup_module = pytest.importorskip("fastapi_error_codes.metrics.setup")
+    def test_metrics_config_goes_to_the_setup_registered_for_its_type(self) -> None:
+        from fastapi_error_codes.observers import register_monitoring
+
+        class OwnMonitoring:
+            pass
+
         calls: list[tuple[Any, Any]] = []
-        monkeypatch.setattr(
-            setup_module, "setup_metrics", lambda app, cfg: calls.append((app, cfg))
-        )
+        register_monitoring(OwnMonitoring, lambda app, cfg: calls.append((app, cfg)))
         app = FastAPI()
-        marker = object()
+        marker = OwnMonitoring()
         setup_exception_handler(app, metrics_config=marker)
         assert calls == [(app, marker)]
         assert hasattr(app.state, CONFIG_STATE_ATTR)
+
+    def test_metrics_config_of_an_unknown_type_is_a_type_error(self) -> None:
+        with pytest.raises(TypeError, match="metrics_config must be a monitoring configuration"):
+            setup_exception_handler(FastAPI(), metrics_config=object())
+
+    def test_metrics_config_installs_metrics(self) -> None:
+        metrics = pytest.importorskip("fastapi_error_codes.metrics")
+        app = FastAPI()
+        setup_exception_handler(app, metrics_config=metrics.MetricsConfig.testing())
+        assert isinstance(app.state.metrics_collector, metrics.ErrorMetricsCollector)
 
 
 class TestOverrides:

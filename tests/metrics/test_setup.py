@@ -147,7 +147,7 @@ def test_disabled_adds_no_routes_and_no_observer() -> None:
     with TestClient(app) as client:
         assert client.get("/users/1").status_code == 404
         assert client.get("/metrics").status_code == 404
-    from fastapi_error_codes._observers import get_error_observers
+    from fastapi_error_codes.observers import get_error_observers
 
     assert get_error_observers(app) == []
 

@@ -197,7 +197,7 @@ def test_the_corpus_really_holds_secrets(transport: CapturingTransport) -> None:
     """Guards the test above: without masking, the corpus would leak (the app echoes it)."""
     app = make_app(MetricsConfig.testing(prometheus_enabled=False))
     seen: list[Any] = []
-    from fastapi_error_codes._observers import add_error_observer
+    from fastapi_error_codes.observers import add_error_observer
 
     add_error_observer(app, lambda request, error: seen.append((error.message, error.detail)))
     with TestClient(app, raise_server_exceptions=False) as client:

@@ -20,10 +20,10 @@ from sentry_sdk.integrations.starlette import StarletteIntegration
 from starlette.requests import Request
 
 from fastapi_error_codes import BaseAppException, setup_exception_handler
-from fastapi_error_codes._observers import HandledError, add_error_observer
 from fastapi_error_codes.metrics import MetricsConfig, SentryIntegration
 from fastapi_error_codes.metrics.pii import MASK
 from fastapi_error_codes.metrics.sentry import INSTALL_HINT, describe_exception, fingerprint_for
+from fastapi_error_codes.observers import HandledError, add_error_observer
 from tests.sentry.conftest import FAKE_DSN, CapturingTransport
 
 MakeSentry = Callable[..., SentryIntegration]

@@ -29,7 +29,7 @@ from .pii import MASK, PiiMasker, mask_pii
 if TYPE_CHECKING:
     from starlette.requests import Request
 
-    from .._observers import HandledError
+    from ..observers import HandledError
     from .config import MetricsConfig
 
 __all__ = ["INSTALL_HINT", "SentryIntegration", "mask_pii"]

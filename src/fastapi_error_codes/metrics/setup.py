@@ -5,21 +5,35 @@ from __future__ import annotations
 import atexit
 import logging
 import weakref
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, TypedDict
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from .._observers import HandledError, add_error_observer
+from ..handlers import installed_config, setup_exception_handler
+from ..observers import HandledError, add_error_observer, register_monitoring
 from ._http import store_unavailable_as_503
 from .auth import bearer_token_dependency
 from .collector import ErrorMetricsCollector
 from .config import MetricsConfig
+from .dashboard import DashboardAPI
+from .prometheus import PrometheusExporter
+from .sentry import SentryIntegration
 
-__all__ = ["setup_metrics"]
+__all__ = ["MetricsComponents", "setup_metrics"]
+
+
+class MetricsComponents(TypedDict):
+    """What ``setup_metrics`` installed: the keys of the specification's components dict."""
+
+    collector: ErrorMetricsCollector
+    exporter: PrometheusExporter | None
+    sentry: SentryIntegration
+    dashboard: DashboardAPI | None
+
 
 _log = logging.getLogger("fastapi_error_codes.metrics")
 _STATE_KEY = "fastapi_error_codes_metrics"
@@ -72,36 +86,29 @@ def setup_metrics(
     config: MetricsConfig | None = None,
     *,
     auth_dependency: Callable[..., Any] | None = None,
-) -> dict[str, Any]:
+) -> MetricsComponents:
     """Install error metrics on *app*; returns (and keeps on app.state) the components.
 
     Keys: ``collector``, ``exporter`` (None if Prometheus is off), ``sentry``, ``dashboard``
     (None if off). Calling it again returns the same components: nothing is counted twice.
     """
-    existing: Mapping[str, Any] | None = getattr(app.state, _STATE_KEY, None)
+    existing: MetricsComponents | None = getattr(app.state, _STATE_KEY, None)
     if existing is not None:
-        return dict(existing)
+        return existing.copy()
     config = config or MetricsConfig()
-    from .sentry import SentryIntegration
-
     sentry = SentryIntegration(config)
     collector = ErrorMetricsCollector(config)
-    components: dict[str, Any] = {
-        "collector": collector,
-        "exporter": None,
-        "sentry": sentry,
-        "dashboard": None,
-    }
+    components = MetricsComponents(
+        collector=collector, exporter=None, sentry=sentry, dashboard=None
+    )
     setattr(app.state, _STATE_KEY, components)
     for name, component in components.items():
         setattr(app.state, f"metrics_{name}", component)
     if not config.enabled:
-        return dict(components)
+        return components.copy()
 
-    if getattr(app.state, "fastapi_error_codes_config", None) is None:
+    if installed_config(app) is None:
         # Every error is counted where the handlers answer it: install them if the app has not.
-        from ..handlers import setup_exception_handler
-
         setup_exception_handler(app)
 
     record = collector.record
@@ -138,8 +145,6 @@ def setup_metrics(
     token_deps = [Depends(bearer_token_dependency(config.auth_token))] if config.auth_token else []
     deps = token_deps + user_deps
     if config.prometheus_enabled:
-        from .prometheus import PrometheusExporter
-
         exporter = PrometheusExporter(collector)
         components["exporter"] = app.state.metrics_exporter = exporter
 
@@ -159,8 +164,6 @@ def setup_metrics(
             name="fastapi_error_codes_metrics",
         )
     if config.dashboard_enabled:
-        from .dashboard import DashboardAPI
-
         dashboard = DashboardAPI(
             collector,
             prefix=config.dashboard_prefix,
@@ -182,4 +185,8 @@ def setup_metrics(
 
     _wrap_lifespan(app, startup, shutdown)
     atexit.register(_close_at_exit, weakref.ref(collector))
-    return dict(components)
+    return components.copy()
+
+
+# setup_exception_handler(app, metrics_config=MetricsConfig(...)) lands here.
+register_monitoring(MetricsConfig, setup_metrics)

@@ -1,0 +1,122 @@
+"""The one seam between the error core and monitoring: handled errors and their observers.
+
+The exception handlers of :func:`fastapi_error_codes.setup_exception_handler` build a
+:class:`HandledError` for every error they answer and call :func:`notify`. Monitoring (metrics,
+Sentry, or an app's own code) registers observers with :func:`add_error_observer`; the error
+core imports none of them. An observer runs inside the request, so it must be cheap and must
+not raise: a failing observer is counted and logged once, never allowed to change the response.
+
+``setup_exception_handler(app, metrics_config=...)`` hands its monitoring configuration to the
+setup function that monitoring registered for that configuration's type with
+:func:`register_monitoring`, so the dependency points from monitoring to the core only.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from starlette.requests import Request
+from starlette.types import ASGIApp
+
+from fastapi_error_codes._guard import FailureGuard
+
+__all__ = [
+    "ErrorObserver",
+    "HandledError",
+    "MonitoringSetup",
+    "add_error_observer",
+    "get_error_observers",
+    "notify",
+    "register_monitoring",
+    "setup_monitoring",
+]
+
+_log = logging.getLogger("fastapi_error_codes")
+
+_STATE_KEY = "fastapi_error_codes_observers"
+
+C = TypeVar("C")
+
+
+@dataclass(frozen=True, slots=True)
+class HandledError:
+    """What the handler answered for one error: code, name, status, message and the cause."""
+
+    error_code: int
+    error_name: str
+    status_code: int
+    message: str
+    detail: Any
+    exception: BaseException
+
+
+#: A callable the handlers call with the request and each error they answered.
+ErrorObserver = Callable[[Request, HandledError], None]
+
+#: What monitoring registers: installs itself on an app from its configuration.
+MonitoringSetup = Callable[[Any, Any], object]
+
+
+class _ObserverList(list[ErrorObserver]):
+    """The observers of one app, with the guard that counts their failures."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.guard = FailureGuard(
+            _log, "fastapi_error_codes: an error observer failed (logged once)", logging.ERROR
+        )
+
+
+def _observers(app: Any) -> _ObserverList:
+    state = app.state
+    found = getattr(state, _STATE_KEY, None)
+    if found is None:
+        found = _ObserverList()
+        setattr(state, _STATE_KEY, found)
+    return found  # type: ignore[no-any-return,unused-ignore]
+
+
+def add_error_observer(app: ASGIApp, observer: ErrorObserver) -> None:
+    """Register *observer* to be called with every error the app's handlers answer."""
+    observers = _observers(app)
+    if observer not in observers:
+        observers.append(observer)
+
+
+def get_error_observers(app: ASGIApp) -> list[ErrorObserver]:
+    """Return the observers registered on *app* (a copy)."""
+    return list(_observers(app))
+
+
+def notify(request: Request, error: HandledError) -> None:
+    """Call every observer of the request's app; failures are counted, logged once, swallowed."""
+    observers: _ObserverList | None = getattr(request.app.state, _STATE_KEY, None)
+    if not observers:
+        return
+    guard = observers.guard
+    for observer in observers:
+        with guard:
+            observer(request, error)
+
+
+_setups: dict[type, MonitoringSetup] = {}
+
+
+def register_monitoring(config_type: type[C], setup: Callable[[Any, C], object]) -> None:
+    """Let ``setup_exception_handler(app, metrics_config=...)`` install *config_type* configs."""
+    _setups[config_type] = setup
+
+
+def setup_monitoring(app: Any, config: object) -> object:
+    """Install the monitoring that *config*'s type registered; other types raise TypeError."""
+    for klass in type(config).__mro__:
+        setup = _setups.get(klass)
+        if setup is not None:
+            return setup(app, config)
+    known = ", ".join(sorted(t.__qualname__ for t in _setups)) or "none registered"
+    raise TypeError(
+        f"metrics_config must be a monitoring configuration ({known}), got {type(config).__name__}"
+    )
