@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -11,6 +10,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Literal
 
+from fastapi_error_codes._settings import ENV_PREFIX, Settings
 from fastapi_error_codes.errors import BaseAppException
 
 __all__ = ["RESPONSE_FORMATS", "ErrorHandlerConfig", "ResponseFormat"]
@@ -21,9 +21,6 @@ RESPONSE_FORMATS: tuple[str, ...] = ("json", "problem+json")
 
 _LOCALE_RE = re.compile(r"^[A-Za-z]{1,8}(?:[-_][A-Za-z0-9]{1,8})*$")
 _URI_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:\S+$")
-_ENV_PREFIX = "FEC_"
-_TRUE = ("1", "true", "yes", "on")
-_FALSE = ("0", "false", "no", "off")
 
 
 def _check_locale(name: str, value: object) -> None:
@@ -35,7 +32,7 @@ def _check_locale(name: str, value: object) -> None:
 
 
 @dataclass(frozen=True)
-class ErrorHandlerConfig:
+class ErrorHandlerConfig(Settings):
     """How errors are answered: body format, localisation, and how much a 500 may reveal."""
 
     default_locale: str = "en"
@@ -48,7 +45,7 @@ class ErrorHandlerConfig:
     problem_type_base: str | None = None
     #: Declared classes that replace the built-in framework errors, keyed by HTTP status.
     framework_errors: Mapping[int, type[BaseAppException]] = field(
-        default_factory=lambda: MappingProxyType({})
+        default_factory=lambda: MappingProxyType({}), metadata={"env": False}
     )
 
     def __post_init__(self) -> None:
@@ -59,9 +56,7 @@ class ErrorHandlerConfig:
         for tag in self.fallback_locales:
             _check_locale("fallback_locales", tag)
         object.__setattr__(self, "fallback_locales", tuple(self.fallback_locales))
-        for name in ("debug_mode", "include_traceback"):
-            if not isinstance(getattr(self, name), bool):
-                raise ValueError(f"ErrorHandlerConfig.{name} must be True or False")
+        self._check_flags()
         if self.response_format not in RESPONSE_FORMATS:
             raise ValueError(
                 f"ErrorHandlerConfig.response_format must be one of "
@@ -120,54 +115,19 @@ class ErrorHandlerConfig:
             return "application/problem+json"
         return "application/json"
 
-    def replace(self, **changes: Any) -> ErrorHandlerConfig:
-        """Return a copy with *changes* applied (validated again)."""
-        return dataclasses.replace(self, **changes)
-
     @classmethod
     def development(cls, **overrides: Any) -> ErrorHandlerConfig:
         """Local development: 500 bodies show the exception and its traceback."""
-        return cls(**{"debug_mode": True, "include_traceback": True, **overrides})
+        return cls._preset({"debug_mode": True, "include_traceback": True}, overrides)
 
     @classmethod
     def production(cls, **overrides: Any) -> ErrorHandlerConfig:
         """Production: a 500 body reveals nothing about the exception."""
-        return cls(**{"debug_mode": False, "include_traceback": False, **overrides})
+        return cls._preset({"debug_mode": False, "include_traceback": False}, overrides)
 
     @classmethod
     def from_environment(
-        cls, environ: Mapping[str, str] | None = None, prefix: str = _ENV_PREFIX
+        cls, environ: Mapping[str, str] | None = None, prefix: str = ENV_PREFIX
     ) -> ErrorHandlerConfig:
-        """Build a config from ``FEC_<FIELD>`` variables; bad values name the variable."""
-        env = os.environ if environ is None else environ
-        values: dict[str, Any] = {}
-        for name in (
-            "default_locale",
-            "fallback_locales",
-            "debug_mode",
-            "include_traceback",
-            "locale_dir",
-            "response_format",
-            "problem_type_base",
-        ):
-            var = prefix + name.upper()
-            if var not in env:
-                continue
-            text = env[var].strip()
-            if name in ("debug_mode", "include_traceback"):
-                if text.lower() not in (*_TRUE, *_FALSE):
-                    raise ValueError(
-                        f"{var}={env[var]!r} is not valid: use one of {', '.join(_TRUE + _FALSE)}"
-                    )
-                values[name] = text.lower() in _TRUE
-            elif name == "fallback_locales":
-                values[name] = tuple(t.strip() for t in text.split(",") if t.strip())
-            elif name in ("locale_dir", "problem_type_base"):
-                values[name] = text or None
-            else:
-                values[name] = text
-        try:
-            return cls(**values)
-        except ValueError as exc:
-            names = ", ".join(prefix + k.upper() for k in values)
-            raise ValueError(f"{exc} (from environment variables: {names or 'none'})") from None
+        """The same as :meth:`from_env` (``FEC_<FIELD>`` variables), under its earlier name."""
+        return cls.from_env(environ, prefix)

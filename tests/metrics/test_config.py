@@ -13,7 +13,7 @@ def test_spec_defaults() -> None:
     c = MetricsConfig()
     assert (c.enabled, c.collection_interval_ms, c.max_events) == (True, 60000, 10000)
     assert (c.prometheus_enabled, c.sentry_enabled, c.sentry_dsn) == (True, False, None)
-    assert (c.dashboard_enabled, c.pii_patterns) == (True, [])
+    assert (c.dashboard_enabled, c.pii_patterns) == (True, ())
     assert (c.redis_url, c.namespace, c.flush_interval_ms) == (None, "fastapi_errors", 1000)
     assert (c.max_series, c.metrics_path, c.dashboard_prefix) == (1000, "/metrics", "/api/metrics")
     assert c.auth_token is None
@@ -80,7 +80,7 @@ def test_from_env() -> None:
     assert c.flush_interval_ms == 250
     assert c.sentry_enabled is True
     assert c.sentry_dsn == "https://k@o.ingest.example/1"
-    assert c.pii_patterns == ["custom_field", "national_id"]
+    assert c.pii_patterns == ("custom_field", "national_id")
     assert c.auth_token is None
     assert get_config_from_env({}) == MetricsConfig()
 
@@ -96,3 +96,18 @@ def test_from_env() -> None:
 def test_bad_env_names_the_variable(env: dict[str, str], needle: str) -> None:
     with pytest.raises(ValueError, match=needle):
         get_config_from_env(env)
+
+
+def test_immutable_and_hashable() -> None:
+    config = MetricsConfig(pii_patterns=["national_id"])
+    assert config.pii_patterns == ("national_id",)
+    with pytest.raises(AttributeError):
+        config.pii_patterns.append("x")  # type: ignore[attr-defined]
+    assert hash(config) == hash(MetricsConfig(pii_patterns=("national_id",)))
+    assert len({config, MetricsConfig(pii_patterns=("national_id",)), MetricsConfig()}) == 2
+
+
+def test_from_env_is_the_same_loader_as_get_config_from_env() -> None:
+    env = {"FEC_MAX_SERIES": "50", "FEC_PII_PATTERNS": "a,b"}
+    assert MetricsConfig.from_env(env) == get_config_from_env(env)
+    assert MetricsConfig.from_env(env).pii_patterns == ("a", "b")

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import dataclasses
-import os
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, get_type_hints
+from typing import Any
+
+from .._settings import ENV_PREFIX, Settings
 
 __all__ = ["REDIS_URL_SCHEMES", "MetricsConfig", "get_config_from_env"]
 
@@ -23,7 +23,6 @@ REDIS_URL_SCHEMES = (
 )
 
 _NAMESPACE_RE = re.compile(r"^[A-Za-z0-9_.:\-]{1,64}$")
-_ENV_PREFIX = "FEC_"
 
 
 def _positive(name: str, value: object, *, minimum: float = 1) -> None:
@@ -32,7 +31,7 @@ def _positive(name: str, value: object, *, minimum: float = 1) -> None:
 
 
 @dataclass(frozen=True)
-class MetricsConfig:
+class MetricsConfig(Settings):
     """Configuration of error metrics: collection, fleet store, exporters and endpoints."""
 
     # --- the spec's fields ---
@@ -43,7 +42,7 @@ class MetricsConfig:
     sentry_enabled: bool = False
     sentry_dsn: str | None = field(default=None, repr=False)  # secrets stay out of logs
     dashboard_enabled: bool = True
-    pii_patterns: Sequence[str] = field(default_factory=list)
+    pii_patterns: Sequence[str] = ()  # stored as a tuple: the config stays hashable
     # --- the fleet ---
     redis_url: str | None = field(default=None, repr=False)  # may carry a password
     namespace: str = "fastapi_errors"
@@ -65,15 +64,7 @@ class MetricsConfig:
 
     def __post_init__(self) -> None:
         """Validate every field; bad values raise ``ValueError`` naming what is allowed."""
-        for name in (
-            "enabled",
-            "prometheus_enabled",
-            "sentry_enabled",
-            "dashboard_enabled",
-            "sentry_capture_4xx",
-        ):
-            if not isinstance(getattr(self, name), bool):
-                raise ValueError(f"MetricsConfig.{name} must be True or False")
+        self._check_flags()
         _positive("collection_interval_ms", self.collection_interval_ms, minimum=1000)
         if self.collection_interval_ms % 1000:
             raise ValueError(
@@ -95,7 +86,7 @@ class MetricsConfig:
             isinstance(p, str) and p for p in self.pii_patterns
         ):
             raise ValueError("MetricsConfig.pii_patterns must be a list of non-empty strings")
-        object.__setattr__(self, "pii_patterns", list(self.pii_patterns))
+        object.__setattr__(self, "pii_patterns", tuple(self.pii_patterns))
         if "{" in self.namespace or "}" in self.namespace:
             raise ValueError(
                 f"MetricsConfig.namespace {self.namespace!r} must not contain braces: the "
@@ -132,31 +123,21 @@ class MetricsConfig:
         """A worker whose last flush is younger than this counts as live."""
         return max(10.0, 5 * self.flush_interval_ms / 1000)
 
-    def replace(self, **changes: Any) -> MetricsConfig:
-        """Return a copy with *changes* applied (validated again)."""
-        return dataclasses.replace(self, **changes)
-
     @classmethod
     def development(cls, **overrides: Any) -> MetricsConfig:
         """Local development: in-process store, fast flushes, dashboard on, Sentry off."""
-        base: dict[str, Any] = {"flush_interval_ms": 500, "max_events": 1000}
-        return cls(**{**base, **overrides})
+        return cls._preset({"flush_interval_ms": 500, "max_events": 1000}, overrides)
 
     @classmethod
     def production(cls, **overrides: Any) -> MetricsConfig:
         """Production: everything on; pass ``redis_url`` for fleet totals, ``auth_token``."""
-        base: dict[str, Any] = {"max_events": 10000, "flush_interval_ms": 1000}
-        return cls(**{**base, **overrides})
+        return cls._preset({"max_events": 10000, "flush_interval_ms": 1000}, overrides)
 
     @classmethod
     def testing(cls, **overrides: Any) -> MetricsConfig:
         """Tests: small bounds, fast flushes, no Sentry."""
-        base: dict[str, Any] = {
-            "flush_interval_ms": 50,
-            "max_events": 500,
-            "sentry_enabled": False,
-        }
-        return cls(**{**base, **overrides})
+        base = {"flush_interval_ms": 50, "max_events": 500, "sentry_enabled": False}
+        return cls._preset(base, overrides)
 
     @classmethod
     def disabled(cls) -> MetricsConfig:
@@ -169,57 +150,8 @@ class MetricsConfig:
         )
 
 
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off"}
-
-
-def _parse_bool(text: str) -> bool:
-    low = text.strip().lower()
-    if low in _TRUE:
-        return True
-    if low in _FALSE:
-        return False
-    raise ValueError(f"expected one of {sorted(_TRUE | _FALSE)}")
-
-
-def _parse_optional_str(text: str) -> str | None:
-    return text or None
-
-
-def _parse_list(text: str) -> list[str]:
-    return [p.strip() for p in text.split(",") if p.strip()]
-
-
-def _parser_for(annotation: Any) -> Callable[[str], Any]:
-    text = str(annotation)
-    if text == "bool" or annotation is bool:
-        return _parse_bool
-    if text == "int" or annotation is int:
-        return int
-    if "None" in text and "str" in text:
-        return _parse_optional_str
-    if "Sequence" in text or "list" in text.lower():
-        return _parse_list
-    return str
-
-
 def get_config_from_env(
-    environ: Mapping[str, str] | None = None, prefix: str = _ENV_PREFIX
+    environ: Mapping[str, str] | None = None, prefix: str = ENV_PREFIX
 ) -> MetricsConfig:
-    """Build a MetricsConfig from ``FEC_<FIELD>`` variables; bad values name the variable."""
-    env = os.environ if environ is None else environ
-    hints = get_type_hints(MetricsConfig)
-    values: dict[str, Any] = {}
-    for f in dataclasses.fields(MetricsConfig):
-        var = prefix + f.name.upper()
-        if var not in env:
-            continue
-        try:
-            values[f.name] = _parser_for(hints[f.name])(env[var])
-        except ValueError as exc:
-            raise ValueError(f"{var}={env[var]!r} is not valid: {exc}") from None
-    try:
-        return MetricsConfig(**values)
-    except ValueError as exc:
-        names = ", ".join(prefix + k.upper() for k in values)
-        raise ValueError(f"{exc} (from environment variables: {names or 'none'})") from None
+    """Build a MetricsConfig from ``FEC_<FIELD>`` variables (``MetricsConfig.from_env``)."""
+    return MetricsConfig.from_env(environ, prefix)
