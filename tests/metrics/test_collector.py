@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 
 from fastapi_error_codes.metrics import ErrorMetricsCollector, MemoryStore, MetricsConfig
-from fastapi_error_codes.metrics import collector as collector_mod
+from fastapi_error_codes.metrics import buffer as buffer_mod
 from fastapi_error_codes.metrics.models import OVERFLOW_CODE, Batch
+from fastapi_error_codes.metrics.stores import StoreUnavailable
 
 
 @pytest.fixture
@@ -90,8 +91,8 @@ def test_exact_counts_with_8_threads_x_10000(make_collector: Any) -> None:
 def test_bucket_rollover(make_collector: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     collector = make_collector(flush_interval_ms=60_000, collection_interval_ms=60_000)
     clock = FakeClock(1_700_000_000.0)
-    monkeypatch.setattr(collector_mod, "_now", clock)
-    monkeypatch.setattr(collector_mod.time, "time", clock)
+    monkeypatch.setattr(buffer_mod, "_now", clock)
+    monkeypatch.setattr(buffer_mod.time, "time", clock)
     start = int(clock.now) - int(clock.now) % 60
     collector.record(301, "A", 404, "x")
     clock.now += 60
@@ -130,9 +131,9 @@ def test_local_buffer_is_bounded_and_counts_survive(make_collector: Any) -> None
     collector = make_collector(flush_interval_ms=60_000, max_pending=100, max_events=100)
     for i in range(200):  # 200 distinct series, cell cap 100: the rest fold
         collector.record(i, f"E{i}", 400, "x")
-    assert collector._cells <= 100
-    assert sum(len(cells) for cells in collector._buckets.values()) <= 101
-    assert len(collector._events) <= 100
+    assert collector.buffer._cells <= 100
+    assert sum(len(cells) for cells in collector.buffer._buckets.values()) <= 101
+    assert len(collector.buffer._events) <= 100
     view = collector.read()
     assert view.total == 200
     assert view.totals[(OVERFLOW_CODE, OVERFLOW_CODE)] == 100
@@ -166,7 +167,7 @@ class FailingStore(MemoryStore):
             self.fail_next -= 1
             if self.apply_then_fail:
                 super().apply(batch)
-            raise ConnectionError("store down")
+            raise StoreUnavailable("store down")
         self.applied_seqs.append(batch.seq)
         return super().apply(batch)
 
@@ -225,7 +226,7 @@ def test_disabled_collector_is_a_noop() -> None:
     collector = ErrorMetricsCollector(MetricsConfig.disabled())
     assert collector.record(1, "A", 400, "x") == ""
     assert collector.get_error_counts_by_code() == {}
-    assert collector._flusher is None
+    assert not collector.flusher.running
 
 
 def test_clear_forgets_everything(make_collector: Any) -> None:
@@ -251,8 +252,8 @@ def test_series_cap_holds_in_the_local_buffer(make_collector: Any) -> None:
     collector = make_collector(flush_interval_ms=60_000, max_series=10)
     for code in range(1000):
         collector.record(code, f"E{code}", 400, "x")
-    assert len(collector._series) == 10
-    assert sum(len(cells) for cells in collector._buckets.values()) <= 11
+    assert len(collector.buffer._series) == 10
+    assert sum(len(cells) for cells in collector.buffer._buckets.values()) <= 11
     view = collector.read()
     assert view.total == 1000
     assert len(view.totals) == 11

@@ -203,4 +203,4 @@ def test_an_app_may_run_its_lifespan_twice() -> None:
         assert client.get("/api/metrics/summary").json()["total_errors"] == 3
     collector = app.state.metrics_collector
     assert collector.buffered == 0
-    assert collector._flusher is None  # the second shutdown stopped the second flusher
+    assert not collector.flusher.running  # the second shutdown stopped the second flusher

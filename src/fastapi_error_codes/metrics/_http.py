@@ -8,14 +8,11 @@ from contextlib import contextmanager
 
 from fastapi import HTTPException
 
-__all__ = ["describe_error", "store_unavailable_as_503"]
+from .stores.base import describe_error
+
+__all__ = ["store_unavailable_as_503"]
 
 _log = logging.getLogger("fastapi_error_codes.metrics")
-
-
-def describe_error(exc: BaseException) -> str:
-    """``Type: message`` of a store error (redis-py's repr hides the message)."""
-    return f"{type(exc).__name__}: {exc}"
 
 
 @contextmanager

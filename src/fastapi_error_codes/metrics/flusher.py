@@ -1,27 +1,209 @@
-"""The background flusher: one daemon thread per worker process, with backoff on failure."""
+"""Flusher: moves a worker's buffer into the store — in seq order, retried unchanged, retired.
+
+A batch is applied exactly once: it carries this worker's id and a seq that grows by one per
+batch, and the store ignores a seq it applied before. A batch that failed with
+:class:`~fastapi_error_codes.metrics.stores.StoreUnavailable` is kept and sent again, unchanged,
+before any newer data (records made meanwhile wait in the buffer); one the store rejects for
+good is dropped and counted, so a poison batch never jams the worker. A background thread
+flushes every ``flush_interval_ms`` and backs off (jittered, at most 30 s) while the store
+fails. ``close()`` is the final flush, after which a worker that shut down cleanly leaves the
+live set at once.
+"""
 
 from __future__ import annotations
 
+import logging
+import os
 import random
 import threading
-from typing import TYPE_CHECKING
+import time
+import uuid
 
-if TYPE_CHECKING:
-    from .collector import ErrorMetricsCollector
+from .buffer import LocalBuffer
+from .config import MetricsConfig
+from .models import Batch
+from .stores import MetricsStore, StoreUnavailable
+from .stores.base import describe_error
+from .wire import WireEncoder
 
-__all__ = ["MAX_BACKOFF_S", "Flusher"]
+__all__ = ["MAX_BACKOFF_S", "FlushStats", "Flusher"]
+
+_log = logging.getLogger("fastapi_error_codes.metrics")
 
 #: Longest wait between two attempts while the store keeps failing.
 MAX_BACKOFF_S = 30.0
 
 
-class Flusher(threading.Thread):
-    """Calls ``collector.flush()`` every interval; backs off exponentially while it fails."""
+class FlushStats:
+    """Health figures of this worker's flushes (exported as series)."""
 
-    def __init__(self, collector: ErrorMetricsCollector, interval_s: float) -> None:
-        """Flush *collector* every *interval_s* seconds once started."""
+    __slots__ = ("flush_failures", "flushes", "last_error", "last_flush_ok_s")
+
+    def __init__(self) -> None:
+        """Start with zero counts."""
+        self.flushes = 0
+        self.flush_failures = 0
+        self.last_flush_ok_s: float | None = None
+        self.last_error: str | None = None
+
+
+class Flusher:
+    """Sends one worker's batches to the store, from a background thread and on demand."""
+
+    def __init__(self, config: MetricsConfig, buffer: LocalBuffer, store: MetricsStore) -> None:
+        """Flush *buffer* into *store* per *config*; nothing runs until ``start()``."""
+        self._config = config
+        self._buffer = buffer
+        self._store = store
+        self._encoder = WireEncoder(config)
+        self.reset()
+
+    def reset(self) -> None:
+        """Become a new worker: new id and seq, nothing pending, no thread (after a fork)."""
+        self._flush_lock = threading.Lock()
+        self._start_lock = threading.Lock()
+        self.worker_id = f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
+        self._seq = 0
+        self._pending: Batch | None = None
+        self._last_apply_mono: float | None = None  # None: nothing applied (or retired)
+        self.stats = FlushStats()
+        self._thread: _FlushThread | None = None
+        self._running = False
+
+    # ------------------------------------------------------------------ thread
+    def ensure_started(self) -> None:
+        """Start the background thread in this process unless it runs already."""
+        if self._running:
+            return
+        # A lock of its own: the flush lock may be held by a flush waiting on the store.
+        with self._start_lock:
+            if self._running:
+                return
+            self._thread = _FlushThread(self, self._config.flush_interval_ms / 1000)
+            self._thread.start()
+            self._running = True
+
+    @property
+    def running(self) -> bool:
+        """True while the background thread of this process runs."""
+        return self._running
+
+    # ------------------------------------------------------------------ flush
+    @property
+    def pending_count(self) -> int:
+        """Errors in the batch that failed and waits for its retry."""
+        batch = self._pending  # read once: the flusher thread may clear it meanwhile
+        return sum(batch.counts.values()) if batch else 0
+
+    def flush(self, timeout: float = 2.0) -> bool:
+        """Push the buffer into the store now; False if the store could not take it.
+
+        Waits at most *timeout* for a concurrent flush.
+        """
+        if not self._flush_lock.acquire(timeout=max(timeout, 0)):
+            return False
+        try:
+            return self._flush_locked()
+        finally:
+            self._flush_lock.release()
+
+    def _next_batch(self) -> Batch | None:
+        drained = self._buffer.drain()
+        last = self._last_apply_mono
+        quiet = last is not None and time.monotonic() - last < self._config.live_window_s / 3
+        if not drained.buckets and not drained.events and not drained.dropped and quiet:
+            return None  # nothing to say, and the heartbeat is recent enough
+        self._seq += 1
+        return self._encoder.batch(drained, self.worker_id, self._seq)
+
+    def _flush_locked(self) -> bool:
+        for _ in range(2):  # the kept batch first, then what arrived meanwhile
+            had_pending = self._pending is not None
+            if self._pending is None:
+                self._pending = self._next_batch()
+            batch = self._pending
+            if batch is None:
+                return True
+            try:
+                self._store.apply(batch)
+            except (StoreUnavailable, OSError) as exc:  # the store is away: keep the batch
+                self.stats.flush_failures += 1
+                if self.stats.last_error is None:
+                    _log.warning(
+                        "fastapi_error_codes: flush to the metrics store failed: %s",
+                        describe_error(exc),
+                    )
+                self.stats.last_error = describe_error(exc)
+                return False
+            except Exception as exc:  # BatchRejected, or a bug: never retry a poison batch
+                self.stats.flush_failures += 1
+                self._pending = None
+                lost = sum(batch.counts.values())
+                self._buffer.note_dropped(lost)
+                _log.error(
+                    "fastapi_error_codes: a batch of %d errors cannot be stored and was "
+                    "dropped (counted in fastapi_errors_dropped_total): %s",
+                    lost,
+                    describe_error(exc),
+                )
+                return False
+            if self.stats.last_error is not None:
+                _log.warning("fastapi_error_codes: flushing to the metrics store works again")
+                self.stats.last_error = None
+            self._pending = None
+            self._last_apply_mono = time.monotonic()
+            self.stats.flushes += 1
+            self.stats.last_flush_ok_s = time.time()
+            if not had_pending:
+                return True
+        return True
+
+    def discard(self) -> None:
+        """Forget the buffer and the pending batch, and clear the store (one flush at a time)."""
+        with self._flush_lock:
+            self._buffer.drain()
+            self._pending = None
+            self._store.clear()
+
+    # ------------------------------------------------------------------ shutdown
+    def close(self, timeout: float = 5.0) -> bool:
+        """Stop the thread, flush what is left (bounded by *timeout*) and retire; idempotent."""
+        with self._start_lock:
+            thread, self._thread = self._thread, None
+            self._running = False
+        self._buffer.expire_bucket()  # the next record() starts a new thread: lazy restart
+        if thread is not None:
+            thread.stop(timeout)
+        deadline = time.monotonic() + timeout
+        # Nothing counted and nothing pending: no final flush (and no heartbeat) is needed.
+        ok = (self._pending is None and self._buffer.is_empty) or self.flush(timeout)
+        while not ok and time.monotonic() < deadline:
+            time.sleep(min(0.1, max(0.0, deadline - time.monotonic())))
+            ok = self.flush(max(0.0, deadline - time.monotonic()))
+        if ok and self._last_apply_mono is not None:
+            # Leave the live set at once (the workers gauge is right after a restart), once:
+            # a second close() has nothing to retire; a later flush announces us again.
+            self._last_apply_mono = None
+            try:
+                self._store.retire(self.worker_id)
+            except Exception as exc:
+                _log.warning("fastapi_error_codes: could not retire this worker: %s", exc)
+        if not ok:
+            lost = self.pending_count + self._buffer.counted
+            if lost:
+                _log.error(
+                    "fastapi_error_codes: final flush failed; %d errors of this worker are lost",
+                    lost,
+                )
+        return ok
+
+
+class _FlushThread(threading.Thread):
+    """Calls ``flusher.flush()`` every interval; backs off exponentially while it fails."""
+
+    def __init__(self, flusher: Flusher, interval_s: float) -> None:
         super().__init__(name="fastapi-error-codes-flusher", daemon=True)
-        self._collector = collector
+        self._flusher = flusher
         self._interval = interval_s
         self._stop_event = threading.Event()
         self.failures = 0
@@ -37,7 +219,7 @@ class Flusher(threading.Thread):
         """Flush until stopped; never lets an exception end the thread."""
         while not self._stop_event.wait(self.next_delay()):
             try:
-                ok = self._collector.flush(timeout=self._interval)
+                ok = self._flusher.flush(timeout=self._interval)
             except Exception:  # flush() catches store errors; this guards against bugs
                 ok = False
             self.failures = 0 if ok else self.failures + 1

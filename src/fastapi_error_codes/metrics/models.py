@@ -57,21 +57,6 @@ class ErrorEvent:
             "event_id": self.event_id,
         }
 
-    @classmethod
-    def from_wire(cls, data: Mapping[str, Any]) -> ErrorEvent:
-        """Build an event from the compact dict the flusher stores (see ``encode_event``)."""
-        return cls(
-            error_code=int(data["c"]),
-            error_name=str(data["n"]),
-            status_code=int(data["s"]),
-            message=str(data["m"]),
-            detail=data.get("d"),
-            path=data.get("p"),
-            method=data.get("mt"),
-            timestamp=datetime.fromtimestamp(float(data["t"]), timezone.utc),
-            event_id=str(data["id"]),
-        )
-
 
 @dataclass
 class TimeBucket:

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
-from .base import MetricsStore
+from typing import TYPE_CHECKING
+
+from .base import BatchRejected, MetricsStore, StoreError, StoreUnavailable
 from .memory import MemoryStore
 
-__all__ = ["MemoryStore", "MetricsStore", "create_store"]
-
-from typing import TYPE_CHECKING
+__all__ = [
+    "BatchRejected",
+    "MemoryStore",
+    "MetricsStore",
+    "StoreError",
+    "StoreUnavailable",
+    "create_store",
+]
 
 if TYPE_CHECKING:
     from ..config import MetricsConfig

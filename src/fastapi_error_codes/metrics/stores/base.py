@@ -1,47 +1,35 @@
-"""The store seam: what the collector writes and the exporter and dashboard read."""
+"""The store seam: what the collector writes, what the readers read, and how a store fails.
+
+A store raises only the library's own exceptions for what it cannot do: :class:`StoreUnavailable`
+(the store cannot be reached or answered late: the same batch is retried later) and
+:class:`BatchRejected` (this batch can never be stored: retrying it would jam the worker), so
+the collector knows nothing of redis-py and the HTTP layer nothing of the store in use.
+"""
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable
 from typing import Any, Protocol, runtime_checkable
 
-from ..models import OVERFLOW_CODE, Batch, FleetView, SeriesKey
+from ..models import Batch, FleetView
 
-__all__ = ["OVERFLOW_FIELD", "MetricsStore", "decode_field", "encode_field", "select_events"]
-
-#: The stored field of the overflow series.
-OVERFLOW_FIELD = "other:other"
+__all__ = ["BatchRejected", "MetricsStore", "StoreError", "StoreUnavailable", "describe_error"]
 
 
-def encode_field(code: int, status: int) -> str:
-    """Return the stored field name of a series: ``"code:status"``."""
-    if code == OVERFLOW_CODE:
-        return OVERFLOW_FIELD
-    return f"{code}:{status}"
+def describe_error(exc: BaseException) -> str:
+    """``Type: message`` of a failure (redis-py's repr hides the message)."""
+    return f"{type(exc).__name__}: {exc}"
 
 
-def decode_field(field: str | bytes) -> SeriesKey:
-    """Parse a stored series field back to ``(code, status)``."""
-    text = field.decode() if isinstance(field, bytes) else field
-    if text == OVERFLOW_FIELD:
-        return (OVERFLOW_CODE, OVERFLOW_CODE)
-    code, _, status = text.partition(":")
-    return (int(code), int(status))
+class StoreError(Exception):
+    """A metrics store could not do what was asked."""
 
 
-def select_events(
-    newest_first: Iterable[str | bytes], limit: int, error_code: int | None
-) -> list[dict[str, Any]]:
-    """Decode stored events (newest first) until *limit* of them match *error_code*."""
-    out: list[dict[str, Any]] = []
-    for raw in newest_first:
-        event = json.loads(raw)
-        if error_code is None or event.get("c") == error_code:
-            out.append(event)
-            if len(out) >= limit:
-                break
-    return out
+class StoreUnavailable(StoreError):
+    """The store could not be reached, or answered too late: try the same thing again later."""
+
+
+class BatchRejected(StoreError):
+    """The store can never take this batch (data it cannot encode): retrying would not help."""
 
 
 @runtime_checkable

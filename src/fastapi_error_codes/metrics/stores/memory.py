@@ -11,7 +11,7 @@ from typing import Any
 
 from ..config import MetricsConfig
 from ..models import OVERFLOW_CODE, Batch, FleetView, SeriesKey
-from .base import select_events
+from ..wire import select_events
 
 __all__ = ["MemoryStore"]
 

@@ -8,12 +8,16 @@ worker's last applied ``seq``: a retry after a lost reply never counts twice.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from importlib import resources
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from ..config import MetricsConfig
 from ..models import Batch, FleetView
-from .base import OVERFLOW_FIELD, decode_field, encode_field, select_events
+from ..wire import OVERFLOW_FIELD, decode_field, encode_field, select_events
+from .base import BatchRejected, StoreUnavailable, describe_error
 
 if TYPE_CHECKING:
     from redis import Redis
@@ -27,93 +31,28 @@ _MISSING_EXTRA = (
 
 SCHEMA_VERSION = "1"
 
-# KEYS: 1 totals, 2 names, 3 events, 4 workers, 5 seq, 6 meta, 7.. bucket hashes
-# ARGV: 1 worker, 2 seq, 3 now_ms, 4 max_series, 5 max_events, 6 forget_before_ms,
-#       7 dropped, 8 events_dropped, 9 folded_locally, 10 n_counts,
-#       then n_counts x (bucket index (0 = totals only), field, delta, expire_at_s),
-#       then n_names, n_names x (code, name), then the events.
-APPLY_SCRIPT = (
-    """
--- Refuse a batch before writing anything if a key holds the wrong type: Redis does not roll
--- back a script that fails half-way, and a half-applied batch would be marked applied.
-local want = {'hash', 'hash', 'stream', 'zset', 'hash', 'hash'}
-for k = 1, #KEYS do
-  local t = redis.call('TYPE', KEYS[k])['ok']
-  local w = want[k] or 'hash'
-  if t ~= 'none' and t ~= w then
-    return redis.error_reply('WRONGTYPE fastapi_error_codes: key ' .. KEYS[k] .. ' holds a '
-      .. t .. ', expected a ' .. w .. '; delete or rename it')
-  end
-end
-local worker = ARGV[1]
-local seq = tonumber(ARGV[2])
-local now_ms = ARGV[3]
-redis.call('ZADD', KEYS[4], now_ms, worker)
-local last = tonumber(redis.call('HGET', KEYS[5], worker) or '0')
-if seq <= last then
-  return 0
-end
-redis.call('HSET', KEYS[5], worker, seq)
-redis.call('HSETNX', KEYS[6], 'created_ms', now_ms)
-redis.call('HSETNX', KEYS[6], 'schema', '"""
-    + SCHEMA_VERSION
-    + """')
-local max_series = tonumber(ARGV[4])
-local overflow = '"""
-    + OVERFLOW_FIELD
-    + """'
-local series = redis.call('HLEN', KEYS[1]) - redis.call('HEXISTS', KEYS[1], overflow)
-local folded = tonumber(ARGV[9])
-local n = tonumber(ARGV[10])
-local i = 11
-local kept = {}
-for _ = 1, n do
-  local b = tonumber(ARGV[i])
-  local f = ARGV[i + 1]
-  local d = tonumber(ARGV[i + 2])
-  if f ~= overflow and redis.call('HEXISTS', KEYS[1], f) == 0 then
-    if series >= max_series then
-      f = overflow
-      folded = folded + d
-    else
-      series = series + 1
-    end
-  end
-  if f ~= overflow then
-    kept[string.match(f, '^[^:]*')] = true
-  end
-  redis.call('HINCRBY', KEYS[1], f, d)
-  if b > 0 then
-    local k = KEYS[6 + b]
-    redis.call('HINCRBY', k, f, d)
-    redis.call('EXPIREAT', k, ARGV[i + 3])
-  end
-  i = i + 4
-end
-local names = tonumber(ARGV[i])
-i = i + 1
-for _ = 1, names do
-  if kept[ARGV[i]] then  -- names only of codes with a series of their own: bounded too
-    redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1])
-  end
-  i = i + 2
-end
-local max_events = ARGV[5]
-while i <= #ARGV do
-  redis.call('XADD', KEYS[3], 'MAXLEN', '~', max_events, '*', 'e', ARGV[i])
-  i = i + 1
-end
-if tonumber(ARGV[7]) > 0 then redis.call('HINCRBY', KEYS[6], 'dropped', ARGV[7]) end
-if tonumber(ARGV[8]) > 0 then redis.call('HINCRBY', KEYS[6], 'events_dropped', ARGV[8]) end
-if folded > 0 then redis.call('HINCRBY', KEYS[6], 'series_folded', folded) end
-local gone = redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', ARGV[6], 'LIMIT', 0, 100)
-for _, w in ipairs(gone) do
-  redis.call('HDEL', KEYS[5], w)
-  redis.call('ZREM', KEYS[4], w)
-end
-return 1
-"""
-)
+
+def _load_script() -> str:
+    """The batch script (``apply_batch.lua``, package data; its KEYS/ARGV are documented there)."""
+    return (resources.files("fastapi_error_codes.metrics.stores") / "apply_batch.lua").read_text(
+        encoding="utf-8"
+    )
+
+
+APPLY_SCRIPT = _load_script()
+
+
+@contextmanager
+def _store_errors() -> Iterator[None]:
+    """Translate redis-py's exceptions into the store's own (the collector knows no redis-py)."""
+    from redis.exceptions import DataError, RedisError
+
+    try:
+        yield
+    except DataError as exc:  # redis-py can never encode this batch
+        raise BatchRejected(describe_error(exc)) from exc
+    except (RedisError, OSError) as exc:  # unreachable, timed out, or a Redis error reply
+        raise StoreUnavailable(describe_error(exc)) from exc
 
 
 def connect(config: MetricsConfig) -> Redis | RedisCluster:
@@ -221,6 +160,8 @@ class RedisStore:
         keys = self._fixed_keys + [self.bucket_key(b) for b in bucket_index]
         forget_ms = now_ms - max(cfg.retention_s, 86400) * 1000
         args: list[str | int] = [
+            SCHEMA_VERSION,
+            OVERFLOW_FIELD,
             batch.worker_id,
             batch.seq,
             now_ms,
@@ -238,7 +179,8 @@ class RedisStore:
             args += (code, name)
         args.extend(batch.events[-cfg.max_events :])
         # redis-py's Script reloads itself after NOSCRIPT (restart, failover, SCRIPT FLUSH).
-        return bool(self._script(keys=keys, args=args))
+        with _store_errors():
+            return bool(self._script(keys=keys, args=args))
 
     def read(self, window_s: int = 0) -> FleetView:
         """Read the fleet state in one pipeline; cost grows with series, not with workers."""
@@ -258,7 +200,8 @@ class RedisStore:
         pipe.zrangebyscore(self.keys["workers"], live_from, "+inf", start=0, num=1, withscores=True)
         for start in starts:
             pipe.hgetall(self.bucket_key(start))
-        results = pipe.execute()
+        with _store_errors():
+            results = pipe.execute()
         totals_raw, names_raw, meta_raw, live, oldest = results[:5]
         meta = {_text(k): _text(v) for k, v in meta_raw.items()}
         created_ms = meta.get("created_ms")
@@ -279,9 +222,15 @@ class RedisStore:
         )
 
     def recent_events(self, limit: int, error_code: int | None = None) -> list[dict[str, Any]]:
-        """Return up to *limit* newest events, newest first (filtering reads a bounded window)."""
-        count = limit if error_code is None else min(self._config.max_events, max(limit, 1000))
-        entries: Any = self._client.xrevrange(self.keys["events"], "+", "-", count=count)
+        """Return up to *limit* newest events, newest first (filtering reads a bounded window).
+
+        Never more than ``max_events``: the stream may hold a few more (``MAXLEN ~`` trims in
+        whole nodes), but what readers see is the same bound as in the memory store.
+        """
+        max_events = self._config.max_events
+        count = min(max_events, limit if error_code is None else max(limit, 1000))
+        with _store_errors():
+            entries: Any = self._client.xrevrange(self.keys["events"], "+", "-", count=count)
         texts = (fields.get(b"e") or fields.get("e") for _id, fields in entries or ())
         return select_events((t for t in texts if t is not None), limit, error_code)
 
@@ -292,15 +241,18 @@ class RedisStore:
         and its seq are still pruned after a day (a late retry stays idempotent till then).
         """
         retired_ms = int((time.time() - self._config.live_window_s) * 1000) - 1
-        self._client.zadd(self.keys["workers"], {worker_id: retired_ms}, xx=True)
+        with _store_errors():
+            self._client.zadd(self.keys["workers"], {worker_id: retired_ms}, xx=True)
 
     def clear(self) -> None:
         """Delete every key of this namespace (and only those)."""
         client = self._client
-        keys = list(self.keys.values())
-        keys += [_text(k) for k in client.scan_iter(match=f"{self.prefix}:bucket:*", count=1000)]
-        for key in keys:
-            client.delete(key)
+        with _store_errors():
+            keys = list(self.keys.values())
+            buckets = client.scan_iter(match=f"{self.prefix}:bucket:*", count=1000)
+            keys += [_text(k) for k in buckets]
+            for key in keys:
+                client.delete(key)
 
     def close(self) -> None:
         """Close the client's connections."""

@@ -1,0 +1,181 @@
+"""LocalBuffer: the hot path — this worker's counts and raw events since the last flush.
+
+``record()`` runs inside the request: under one short lock it increments a counter keyed by
+(bucket, code, status) and appends the raw event to a bounded ring. It touches no network or
+disk, masks nothing and encodes nothing. The bucket is found with one float comparison against
+the current bucket's end; only the first record of a bucket, or of a series in a bucket, takes
+the cold branch. ``drain()`` hands everything to the flusher in O(1) under the same lock.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from .config import MetricsConfig
+from .models import OVERFLOW_CODE, SeriesKey
+
+__all__ = ["Drained", "LocalBuffer", "RawEvent"]
+
+#: One recorded error as the hot path keeps it:
+#: (event number, time, code, name, status, message, detail, path, method).
+RawEvent = tuple[int, float, int, str, int, str, Any, "str | None", "str | None"]
+_Cells = dict[SeriesKey, int]
+
+_now = time.time
+_OVERFLOW_KEY: SeriesKey = (OVERFLOW_CODE, OVERFLOW_CODE)
+
+
+@dataclass(frozen=True, slots=True)
+class Drained:
+    """What one ``drain()`` took out of the buffer: counts, names, events and loss figures."""
+
+    #: bucket start (s) -> (code, status) -> count
+    buckets: dict[int, _Cells]
+    names: dict[int, str]
+    #: oldest first, at most the ring size
+    events: list[RawEvent]
+    folded: int
+    dropped: int
+    #: prefix of this process's event ids (an event's id is the prefix and its number)
+    id_prefix: str
+
+    @property
+    def recorded(self) -> int:
+        """Errors counted in this drain."""
+        return sum(sum(cells.values()) for cells in self.buckets.values())
+
+
+class LocalBuffer:
+    """This worker's counts per (bucket, code, status) and its newest raw events."""
+
+    def __init__(self, config: MetricsConfig, on_roll: Callable[[], None]) -> None:
+        """Buffer per *config*; *on_roll* runs (under the lock) whenever a bucket is opened."""
+        self._config = config
+        self._on_roll = on_roll
+        # Events are sampled, counts never: each flush carries at most this many of the newest
+        # events (masking and encoding them is most of a flush's cost).
+        self._ring_size = min(config.max_events, config.max_pending, config.max_events_per_flush)
+        self.reset()
+
+    def reset(self) -> None:
+        """Start empty with a new lock and new event ids (also in a forked child)."""
+        self._lock = threading.Lock()
+        # bucket start (s) -> series -> count; ``_cur`` is the current bucket's cells and
+        # ``_bucket_end`` when it ends (0.0 forces ``_roll``: after a drain, or before start).
+        self._buckets: dict[int, _Cells] = {}
+        self._cur: _Cells = {}
+        self._bucket_end = 0.0
+        self._cells = 0
+        self._series: set[SeriesKey] = set()
+        self._names: dict[int, str] = {}
+        self._events: deque[RawEvent] = deque(maxlen=self._ring_size)
+        self._folded = 0
+        self._dropped = 0
+        self._id_prefix = uuid.uuid4().hex[:16]
+        self._ids = itertools.count(1)
+
+    # ------------------------------------------------------------------ hot path
+    def record(
+        self,
+        error_code: int,
+        error_name: str,
+        status_code: int,
+        message: str,
+        detail: Any = None,
+        path: str | None = None,
+        method: str | None = None,
+    ) -> str:
+        """Count one error and keep its raw event; returns the event id. No I/O, one lock."""
+        now = _now()
+        n = next(self._ids)
+        lock = self._lock
+        lock.acquire()
+        try:
+            if now >= self._bucket_end:
+                self._roll(now)
+            cells = self._cur
+            key = (error_code, status_code)
+            count = cells.get(key)
+            if count is None:  # first of this series in this bucket: the cold branch
+                key = self._admit(key, error_name)
+                count = cells.get(key, 0)
+            cells[key] = count + 1
+            self._events.append(
+                (n, now, error_code, error_name, status_code, message, detail, path, method)
+            )
+        finally:
+            lock.release()
+        return f"{self._id_prefix}{n}"
+
+    def _roll(self, now: float) -> None:
+        """Under the lock: open the bucket *now* falls in."""
+        self._on_roll()
+        width = self._config.bucket_width_s
+        start = int(now) - int(now) % width
+        self._cur = self._buckets.setdefault(start, {})
+        self._bucket_end = start + width
+
+    def _admit(self, key: SeriesKey, error_name: str) -> SeriesKey:
+        """Under the lock: admit a new cell, or fold it into the overflow series.
+
+        Folds past ``max_series`` distinct series or ``max_pending`` cells (bucket x series) in
+        this buffer, so a flood of distinct codes keeps memory flat; the store applies the same
+        series cap fleet-wide.
+        """
+        code, status = key
+        series = self._series
+        if (
+            not (isinstance(code, int) and isinstance(status, int))  # codes are ints, always
+            or self._cells >= self._config.max_pending
+            or (key not in series and len(series) >= self._config.max_series)
+        ):
+            self._folded += 1
+            return _OVERFLOW_KEY
+        key = (int(code), int(status))  # an IntEnum counts as its int
+        self._cells += 1
+        series.add(key)
+        self._names[key[0]] = error_name
+        return key
+
+    # ------------------------------------------------------------------ cold path
+    def note_dropped(self, count: int = 1) -> None:
+        """Count errors that were recorded but could not be counted (exported as dropped)."""
+        with self._lock:
+            self._dropped += count
+
+    def expire_bucket(self) -> None:
+        """Make the next ``record()`` open its bucket again (and so call *on_roll*)."""
+        with self._lock:
+            self._bucket_end = 0.0
+
+    def drain(self) -> Drained:
+        """Take everything out in O(1) under the lock; the next record opens a new bucket."""
+        with self._lock:
+            buckets, self._buckets = self._buckets, {}
+            self._cur = {}
+            self._bucket_end = 0.0
+            self._cells = 0
+            self._series = set()
+            names, self._names = self._names, {}
+            events = self._events
+            self._events = deque(maxlen=self._ring_size)
+            folded, self._folded = self._folded, 0
+            dropped, self._dropped = self._dropped, 0
+        return Drained(buckets, names, list(events), folded, dropped, self._id_prefix)
+
+    @property
+    def counted(self) -> int:
+        """Errors counted here and not yet drained."""
+        return sum(sum(cells.values()) for cells in list(self._buckets.values()))
+
+    @property
+    def is_empty(self) -> bool:
+        """True when nothing was counted since the last drain."""
+        return not self._buckets

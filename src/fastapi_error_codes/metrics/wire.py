@@ -1,0 +1,147 @@
+"""The wire format between workers and stores: batches, series fields and events, both ways.
+
+Encoding runs in the flusher, never in the request: a drained buffer becomes one
+:class:`~fastapi_error_codes.metrics.models.Batch` whose events are masked
+(:class:`~fastapi_error_codes.metrics.pii.PiiMasker`), cut to ``max_text_length`` and
+JSON-encoded as compact dicts (keys ``id t c n s m d p mt w``). Decoding turns stored series
+fields and events back into models for the readers.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timezone
+from typing import Any
+
+from .._bodies import json_safe
+from .buffer import Drained, RawEvent
+from .config import MetricsConfig
+from .models import OVERFLOW_CODE, Batch, ErrorEvent, SeriesKey
+from .pii import PiiMasker
+
+__all__ = [
+    "OVERFLOW_FIELD",
+    "WireEncoder",
+    "decode_event",
+    "decode_field",
+    "encode_field",
+    "select_events",
+]
+
+#: The stored field of the overflow series.
+OVERFLOW_FIELD = "other:other"
+
+
+def encode_field(code: int, status: int) -> str:
+    """Return the stored field name of a series: ``"code:status"``."""
+    if code == OVERFLOW_CODE:
+        return OVERFLOW_FIELD
+    return f"{code}:{status}"
+
+
+def decode_field(field: str | bytes) -> SeriesKey:
+    """Parse a stored series field back to ``(code, status)``."""
+    text = field.decode() if isinstance(field, bytes) else field
+    if text == OVERFLOW_FIELD:
+        return (OVERFLOW_CODE, OVERFLOW_CODE)
+    code, _, status = text.partition(":")
+    return (int(code), int(status))
+
+
+def decode_event(data: Mapping[str, Any]) -> ErrorEvent:
+    """Build an :class:`ErrorEvent` from one stored (compact) event dict."""
+    return ErrorEvent(
+        error_code=int(data["c"]),
+        error_name=str(data["n"]),
+        status_code=int(data["s"]),
+        message=str(data["m"]),
+        detail=data.get("d"),
+        path=data.get("p"),
+        method=data.get("mt"),
+        timestamp=datetime.fromtimestamp(float(data["t"]), timezone.utc),
+        event_id=str(data["id"]),
+    )
+
+
+def select_events(
+    newest_first: Iterable[str | bytes], limit: int, error_code: int | None
+) -> list[dict[str, Any]]:
+    """Decode stored events (newest first) until *limit* of them match *error_code*."""
+    out: list[dict[str, Any]] = []
+    for raw in newest_first:
+        event = json.loads(raw)
+        if error_code is None or event.get("c") == error_code:
+            out.append(event)
+            if len(out) >= limit:
+                break
+    return out
+
+
+class WireEncoder:
+    """Turns a drained buffer into a Batch: events masked, bounded and JSON-encoded."""
+
+    def __init__(self, config: MetricsConfig) -> None:
+        """Mask with *config*'s PII patterns and cut text to its ``max_text_length``."""
+        self._config = config
+        self._masker = PiiMasker(config.pii_patterns, max_length=config.max_text_length)
+        # ASCII JSON: a lone surrogate in echoed text is escaped, never an encoding error later
+        self._json = json.JSONEncoder(default=str, ensure_ascii=True, separators=(",", ":"))
+
+    def batch(self, drained: Drained, worker_id: str, seq: int) -> Batch:
+        """The batch *worker_id* sends as its *seq*-th: counts, names, the newest events."""
+        config = self._config
+        counts = {
+            (start, code, status): n
+            for start, cells in drained.buckets.items()
+            for (code, status), n in cells.items()
+        }
+        kept = drained.events[-config.max_events :]
+        events: list[str] = []
+        encode_failures = 0
+        for raw in kept:
+            try:
+                events.append(self.event(raw, drained.id_prefix, worker_id))
+            except Exception:
+                encode_failures += 1
+        cap = config.max_text_length
+        return Batch(
+            worker_id=worker_id,
+            seq=seq,
+            counts=counts,
+            names={code: json_safe(str(name))[:cap] for code, name in drained.names.items()},
+            events=events,
+            dropped=drained.dropped,
+            events_dropped=max(0, drained.recorded - len(kept)) + encode_failures,
+            series_folded=drained.folded,
+            created_ms=int(time.time() * 1000),
+        )
+
+    def event(self, raw: RawEvent, id_prefix: str, worker_id: str) -> str:
+        """One raw event as stored: masked, cut to ``max_text_length``, compact JSON."""
+        number, ts, code, name, status, message, detail, path, method = raw
+        mask_text = self._masker.mask_text
+        data = {
+            "id": f"{id_prefix}{number}",
+            "t": round(ts, 3),
+            "c": code if isinstance(code, int) else OVERFLOW_CODE,
+            "n": str(name)[: self._config.max_text_length],
+            "s": status if isinstance(status, int) else OVERFLOW_CODE,
+            "m": mask_text(str(message)),
+            "d": self._bounded_detail(detail) if detail is not None else None,
+            "p": mask_text(path) if path else path,
+            "mt": method,
+            "w": worker_id,
+        }
+        return self._json.encode(data)
+
+    def _bounded_detail(self, detail: Any) -> Any:
+        """The masked detail, or its JSON cut to ``max_text_length`` when it is too large."""
+        masked = self._masker.mask(detail)
+        if not isinstance(masked, (str, int, float, bool)):  # any container (sets included)
+            text = self._json.encode(masked)
+            cap = self._config.max_text_length
+            if len(text) > 4 * cap:  # one event never carries a client's 100,000 ids
+                return text[:cap] + " [truncated]"
+        return masked
