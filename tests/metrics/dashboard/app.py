@@ -1,8 +1,8 @@
 """The browser test's example app: declared errors, routes raising them, and seeded history.
 
-Run under real uvicorn by ``test_browser.py``::
+Run under real uvicorn by ``tests/browser/test_browser.py``::
 
-    python -m uvicorn tests.dashboard_page.app:app --host 127.0.0.1 --port <free port>
+    python -m uvicorn tests.metrics.dashboard.app:app --host 127.0.0.1 --port <free port>
 
 At import it applies one batch of *history* to the in-process store, as if another worker of
 the fleet had counted errors in earlier minutes (so the chart has a shape); the test then adds

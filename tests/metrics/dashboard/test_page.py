@@ -43,7 +43,7 @@ def test_served_as_utf8_html(page: tuple[str, dict[str, str]]) -> None:
 
 def test_same_bytes_as_the_package_data_file(page: tuple[str, dict[str, str]]) -> None:
     html, _ = page
-    data = resources.files("fastapi_error_codes.metrics") / "static" / "dashboard.html"
+    data = resources.files("fastapi_error_codes.metrics.dashboard") / "static" / "dashboard.html"
     assert data.read_text(encoding="utf-8") == html
 
 

@@ -25,7 +25,7 @@ import httpx
 import pytest
 
 from tests._servers import free_port, in_ci, repo_root, wait_for_port
-from tests.dashboard_page.app import LIVE, NAMES, STATUS, expected_totals
+from tests.metrics.dashboard.app import LIVE, NAMES, STATUS, expected_totals
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
 
@@ -96,7 +96,7 @@ def server() -> Iterator[str]:
                 sys.executable,
                 "-m",
                 "uvicorn",
-                "tests.dashboard_page.app:app",
+                "tests.metrics.dashboard.app:app",
                 "--host",
                 "127.0.0.1",
                 "--port",

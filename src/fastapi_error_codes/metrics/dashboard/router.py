@@ -1,0 +1,151 @@
+"""DashboardAPI: the router that reads the store through the collector and serves the results."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from fastapi import APIRouter, HTTPException, Path, Query
+from fastapi.params import Depends
+from fastapi.responses import HTMLResponse
+
+from .._http import store_unavailable_as_503
+from . import queries
+from .page import page_response
+from .queries import DEFAULT_POINTS
+from .schemas import (
+    ErrorCodeStatsResponse,
+    ErrorEventResponse,
+    MetricsSummaryResponse,
+    TimeseriesResponse,
+    TopErrorResponse,
+)
+
+if TYPE_CHECKING:
+    from ..collector import ErrorMetricsCollector
+
+__all__ = ["MAX_LIMIT", "MAX_STEP_S", "MAX_TOP", "MAX_WINDOW_S", "DashboardAPI"]
+
+#: Upper bound of every ``limit`` query parameter.
+MAX_LIMIT = 1000
+#: Upper bound of ``top`` (lines besides "other").
+MAX_TOP = 20
+#: Absolute bounds of ``window`` and ``step`` in seconds; ``retention_s`` narrows ``window``.
+MAX_WINDOW_S = 366 * 86400
+MAX_STEP_S = 86400
+
+
+class DashboardAPI:
+    """An APIRouter (tag ``metrics``) serving the dashboard JSON under a prefix."""
+
+    def __init__(
+        self,
+        collector: ErrorMetricsCollector,
+        prefix: str = "/api/metrics",
+        dependencies: Sequence[Depends] | None = None,
+        page_dependencies: Sequence[Depends] | None = None,
+    ) -> None:
+        """Serve *collector*'s fleet view under *prefix*, behind *dependencies* (auth).
+
+        The HTML page (no data of its own) is guarded by *page_dependencies* when given, else
+        by *dependencies*: ``setup_metrics`` leaves the bearer token off the page, because a
+        browser opening a page cannot send it; the page's token field sends it on every fetch.
+        """
+        self.collector = collector
+        self.router = APIRouter(prefix=prefix, tags=["metrics"])
+        deps = list(dependencies or [])
+        json_routes: list[tuple[str, Any, Any]] = [
+            ("/summary", self.summary, MetricsSummaryResponse),
+            ("/recent", self.recent, list[ErrorEventResponse]),
+            ("/by-code/{code}", self.by_code, ErrorCodeStatsResponse),
+            ("/top-errors", self.top_errors, list[TopErrorResponse]),
+            ("/timeseries", self.timeseries, TimeseriesResponse),
+        ]
+        for path, endpoint, model in json_routes:
+            self.router.add_api_route(
+                path, endpoint, methods=["GET"], response_model=model, dependencies=deps
+            )
+        # The page is HTML for people, not part of the API: kept out of the OpenAPI schema.
+        self.router.add_api_route(
+            "/",
+            self.page,
+            methods=["GET"],
+            response_class=HTMLResponse,
+            include_in_schema=False,
+            name="fastapi_error_codes_dashboard_page",
+            dependencies=list(deps if page_dependencies is None else page_dependencies),
+        )
+
+    # FastAPI runs these plain ``def`` endpoints in its threadpool: store reads (Redis round
+    # trips) never block the event loop.
+    def summary(self) -> MetricsSummaryResponse:
+        """Fleet totals per code and status, errors in the last 5 minutes and hour, health."""
+        with store_unavailable_as_503():
+            view = self.collector.read(window_s=3600)
+        return queries.summary(view, now=time.time(), width=self.collector.config.bucket_width_s)
+
+    def recent(
+        self,
+        limit: int = Query(50, ge=1, le=MAX_LIMIT, description="How many events, newest first"),
+        error_code: int | None = Query(None, ge=-1, le=9999, description="Only this code"),
+    ) -> list[ErrorEventResponse]:
+        """The newest error events of the fleet (masked), newest first."""
+        with store_unavailable_as_503():
+            events = self.collector.get_recent_events(limit, error_code)
+        return [ErrorEventResponse.from_event(e) for e in events]
+
+    def by_code(
+        self,
+        code: int = Path(..., ge=-1, le=9999, description="Application error code"),
+        limit: int = Query(20, ge=0, le=MAX_LIMIT, description="Recent events to include"),
+    ) -> ErrorCodeStatsResponse:
+        """Totals, statuses, windows and recent events of one error code."""
+        with store_unavailable_as_503():
+            view = self.collector.read(window_s=3600)
+            events = self.collector.get_recent_events(limit, code, flush=False) if limit else []
+        stats = queries.code_stats(
+            view, code, events, now=time.time(), width=self.collector.config.bucket_width_s
+        )
+        if stats is None:
+            raise HTTPException(status_code=404, detail=f"no errors recorded with code {code}")
+        return stats
+
+    def top_errors(
+        self, limit: int = Query(10, ge=1, le=100, description="How many codes")
+    ) -> list[TopErrorResponse]:
+        """The error codes with the most errors, largest first."""
+        with store_unavailable_as_503():
+            view = self.collector.read(window_s=0)
+        return queries.top_errors(view, limit)
+
+    def timeseries(
+        self,
+        window: int | None = Query(
+            None,
+            ge=1,
+            le=MAX_WINDOW_S,
+            description="Seconds to cover, at most retention_s (default: an hour)",
+        ),
+        step: int | None = Query(
+            None,
+            ge=1,
+            le=MAX_STEP_S,
+            description="Seconds per point, a multiple of the bucket width (default: about "
+            f"{DEFAULT_POINTS} points)",
+        ),
+        top: int = Query(5, ge=1, le=MAX_TOP, description='Lines besides "other"'),
+    ) -> TimeseriesResponse:
+        """Fleet-wide errors per step over the window: the top codes and an "other" line."""
+        config = self.collector.config
+        try:
+            grid = queries.resolve_grid(window, step, config.bucket_width_s, config.retention_s)
+        except ValueError as exc:
+            raise HTTPException(status_code=422, detail=str(exc)) from None
+        with store_unavailable_as_503():
+            view = self.collector.read(window_s=grid.span_s)
+        return queries.timeseries(view, grid, now=time.time(), top=top)
+
+    def page(self) -> HTMLResponse:
+        """The operator dashboard: one self-contained HTML page over the JSON endpoints."""
+        return page_response()

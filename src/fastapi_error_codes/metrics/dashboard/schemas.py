@@ -1,0 +1,108 @@
+"""Pydantic response models of the dashboard's JSON endpoints."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from ..models import ErrorEvent
+
+__all__ = [
+    "ErrorCodeStatsResponse",
+    "ErrorEventResponse",
+    "MetricsSummaryResponse",
+    "TimeseriesResponse",
+    "TimeseriesSeries",
+    "TopErrorResponse",
+]
+
+
+class MetricsSummaryResponse(BaseModel):
+    """Fleet-wide summary: totals per code and status, recent windows, health figures."""
+
+    total_errors: int
+    error_counts: dict[int, int]
+    bucket_count: int
+    timestamp: str
+    status_counts: dict[int, int] = Field(default_factory=dict)
+    error_names: dict[int, str] = Field(default_factory=dict)
+    last_5m: int = 0
+    last_1h: int = 0
+    workers: int = 0
+    oldest_flush_age_s: float | None = None
+    dropped: int = 0
+    events_dropped: int = 0
+    series_folded: int = 0
+
+
+class ErrorEventResponse(BaseModel):
+    """One recent error event (text masked for PII before it left the worker)."""
+
+    error_code: int
+    error_name: str
+    status_code: int
+    message: str
+    detail: Any = None
+    path: str | None = None
+    method: str | None = None
+    timestamp: str
+    event_id: str
+
+    @classmethod
+    def from_event(cls, event: ErrorEvent) -> ErrorEventResponse:
+        """Build the response model from an :class:`ErrorEvent`."""
+        return cls(**event.to_dict())
+
+
+class ErrorCodeStatsResponse(BaseModel):
+    """Statistics of one error code across the fleet."""
+
+    error_code: int
+    error_name: str
+    total: int
+    status_counts: dict[int, int]
+    last_5m: int
+    last_1h: int
+    recent_events: list[ErrorEventResponse]
+
+
+class TopErrorResponse(BaseModel):
+    """One row of the top-errors table."""
+
+    error_code: int
+    error_name: str
+    count: int
+    share: float
+
+
+class TimeseriesSeries(BaseModel):
+    """One line of the chart: a top error code, or ``other`` (the rest and the overflow)."""
+
+    key: str = Field(description='The code as text, or "other"')
+    error_code: int | None = Field(description='The error code; null for "other"')
+    error_name: str
+    total: int = Field(description="Errors of this line in the whole window")
+    counts: list[int] = Field(description="Errors per step, aligned with ``timestamps``")
+
+
+class TimeseriesResponse(BaseModel):
+    """Fleet-wide errors per step over a window, for the top codes plus an "other" line."""
+
+    window_s: int
+    step_s: int
+    bucket_width_s: int
+    retention_s: int
+    points: int
+    start: str = Field(description="Start of the first step (ISO 8601 UTC)")
+    start_epoch: int
+    end: str = Field(description="End of the last step, exclusive (ISO 8601 UTC)")
+    end_epoch: int
+    timestamps: list[str] = Field(description="Start of each step (ISO 8601 UTC)")
+    timestamps_epoch: list[int] = Field(description="Start of each step (Unix seconds)")
+    series: list[TimeseriesSeries] = Field(description='Top codes, largest first, then "other"')
+    total: int = Field(description="All errors in the window")
+    status_classes: dict[str, int] = Field(
+        description='Errors in the window per status class ("4xx", "5xx", ...)'
+    )
+    timestamp: str = Field(description="When this answer was computed (ISO 8601 UTC)")
