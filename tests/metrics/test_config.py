@@ -111,3 +111,14 @@ def test_from_env_is_the_same_loader_as_get_config_from_env() -> None:
     env = {"FEC_MAX_SERIES": "50", "FEC_PII_PATTERNS": "a,b"}
     assert MetricsConfig.from_env(env) == get_config_from_env(env)
     assert MetricsConfig.from_env(env).pii_patterns == ("a", "b")
+
+
+def test_config_repr_hides_secrets() -> None:
+    config = MetricsConfig(
+        redis_url="redis://:hunter2@redis:6379/0",
+        auth_token="a-very-secret-token-value",
+        sentry_dsn="https://key@sentry.example/1",
+    )
+    text = repr(config)
+    for secret in ("hunter2", "a-very-secret-token-value", "key@sentry"):
+        assert secret not in text

@@ -2,22 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
 from prometheus_client.openmetrics.parser import (
     text_string_to_metric_families as parse_openmetrics,
 )
 from prometheus_client.parser import text_string_to_metric_families
 
 from fastapi_error_codes.metrics import ErrorMetricsCollector, MetricsConfig, PrometheusExporter
-
-
-@pytest.fixture
-def collector() -> Iterator[ErrorMetricsCollector]:
-    c = ErrorMetricsCollector(MetricsConfig.testing(flush_interval_ms=60_000))
-    yield c
-    c.close(timeout=1)
 
 
 def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

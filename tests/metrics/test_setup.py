@@ -204,3 +204,40 @@ def test_an_app_may_run_its_lifespan_twice() -> None:
     collector = app.state.metrics_collector
     assert collector.buffered == 0
     assert not collector.flusher.running  # the second shutdown stopped the second flusher
+
+
+def test_errors_of_the_librarys_own_endpoints_are_not_counted() -> None:
+    app = FastAPI()
+    token = "t" * 32
+    setup_exception_handler(app, metrics_config=MetricsConfig.testing(auth_token=token))
+
+    @app.get("/fail")
+    def fail() -> None:
+        raise RuntimeError("boom")
+
+    auth = {"Authorization": f"Bearer {token}"}
+    with TestClient(app, raise_server_exceptions=False) as client:
+        assert client.get("/metrics").status_code == 401
+        assert client.get("/api/metrics/recent?limit=0", headers=auth).status_code == 422
+        assert client.get("/fail").status_code == 500
+        summary = client.get("/api/metrics/summary", headers=auth).json()
+    assert summary["error_counts"] == {"500": 1}
+
+
+def test_a_failing_record_is_counted_as_dropped(monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(self: ErrorMetricsCollector, *args: Any, **kwargs: Any) -> str:
+        raise RuntimeError("record broke")
+
+    monkeypatch.setattr(ErrorMetricsCollector, "record", broken)
+    app = FastAPI()
+    setup_exception_handler(app, metrics_config=MetricsConfig.testing())
+
+    @app.get("/x")
+    def x() -> None:
+        raise RuntimeError("boom")
+
+    with TestClient(app, raise_server_exceptions=False) as client:
+        assert client.get("/x").status_code == 500  # the response is unchanged
+        assert client.get("/x").status_code == 500
+    view = app.state.metrics_collector.read()
+    assert (view.total, view.dropped) == (0, 2)  # not counted, but not silently lost either
