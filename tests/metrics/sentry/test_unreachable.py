@@ -12,8 +12,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from fastapi_error_codes.metrics import MetricsConfig, SentryIntegration
-from tests.sentry.conftest import CapturingTransport, reset_sentry
-from tests.sentry.test_sentry import make_app
+from tests.metrics.sentry.conftest import CapturingTransport, reset_sentry
+from tests.metrics.sentry.test_sentry import make_app
 
 
 def _free_port() -> int:

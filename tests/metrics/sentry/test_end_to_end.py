@@ -22,8 +22,8 @@ from fastapi_error_codes import (
     setup_exception_handler,
 )
 from fastapi_error_codes.metrics import MetricsConfig, SentryIntegration
-from tests.sentry._helpers import capture_into
-from tests.sentry.conftest import FAKE_DSN, CapturingTransport
+from tests.metrics.sentry._helpers import capture_into
+from tests.metrics.sentry.conftest import FAKE_DSN, CapturingTransport
 
 pytestmark = pytest.mark.redis
 

@@ -1,33 +1,9 @@
-"""PII masking: one implementation for everything that leaves the process (stores, Sentry).
-
-:class:`PiiMasker` walks any data (dicts, lists, tuples, sets, bytes, objects; cycles and any
-depth) and returns a masked copy; it never mutates its input and never raises. Two mechanisms
-work together:
-
-* **keys**: the value under a key that matches a pattern becomes ``***`` (``***@***.***`` if
-  it was an e-mail address). Matching is case-insensitive, treats ``-`` and ``_`` alike (and
-  optional between words: ``api_key`` matches ``X-Api-Key`` and ``apiKey``) and is a substring
-  test (``user_password``, ``refreshToken``). Two-element sequences whose first element is such
-  a key are masked too: raw ASGI headers are ``(b"x-api-key", b"...")`` pairs.
-* **values**: every string is scanned, whatever its key, for e-mail addresses, Luhn-valid card
-  numbers, US social security numbers, bearer/basic credentials, JWTs, credentials in URLs,
-  ``key=value`` / ``key: value`` / ``'key': 'value'`` pairs whose key matches a pattern, and
-  pydantic validation errors (``'loc': (..., 'password'), ..., 'input': '...'``).
-
-Text longer than ``max_length`` is cut (the partial word at the cut is dropped, so half a secret
-never survives) and ends with :data:`TRUNCATION_MARKER`. Masking is idempotent.
-"""
+"""The text rules of PII masking: patterns, regexes, Luhn, and masking one string."""
 
 from __future__ import annotations
 
-import dataclasses
-import datetime as _dt
-import decimal
-import enum
-import functools
 import re
-import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable
 from typing import Any
 
 __all__ = [
@@ -35,9 +11,10 @@ __all__ = [
     "EMAIL_MASK",
     "MASK",
     "TRUNCATION_MARKER",
-    "PiiMasker",
-    "mask_pii",
+    "TextMasker",
+    "mask_secret",
 ]
+
 
 #: The spec's eight patterns, then the usual credential keys.
 DEFAULT_PII_PATTERNS: tuple[str, ...] = (
@@ -73,26 +50,9 @@ MASK = "***"
 EMAIL_MASK = "***@***.***"
 #: Appended to text cut at ``max_length``; starts with a space so it never joins a masked value.
 TRUNCATION_MARKER = " [truncated]"
-#: Containers nested deeper than this are replaced by :data:`MASK` (the safe choice).
-MAX_DEPTH = 200
 _TEXT_CACHE_SIZE = 4096  # distinct strings remembered by mask_text
 _TEXT_CACHE_MAX_LENGTH = 256  # longer strings are masked every time, never remembered
-
-_CYCLE = "<cycle>"
-_UNREPRESENTABLE = "<unrepresentable>"
 _KEY_CACHE_SIZE = 4096
-
-_SCALARS = (
-    int,
-    float,
-    complex,
-    decimal.Decimal,
-    _dt.date,
-    _dt.time,
-    _dt.timedelta,
-    uuid.UUID,
-    enum.Enum,
-)
 
 # The local part may hold any RFC 5322 "atext" character ("=@example.com" is an address).
 _ATEXT = r"[\w.!#$%&'*+/=?^`{|}~\-]"
@@ -155,8 +115,8 @@ def _mask_card_run(run: str) -> str:
     return before + MASK + after
 
 
-class PiiMasker:
-    """Masks PII in any data with precompiled patterns; never mutates, never raises."""
+class TextMasker:
+    """Masks PII in one string (or decides one key) with patterns compiled once; never raises."""
 
     __slots__ = (
         "_key_cache",
@@ -329,140 +289,6 @@ class PiiMasker:
         whole = m.group(0)
         return whole[: start - base] + _requote(m.group("inval")) + whole[end - base :]
 
-    # --- data -----------------------------------------------------------------------------
-
-    def mask(self, data: Any) -> Any:
-        """Return a masked copy of *data* (any structure); never mutates it, never raises."""
-        t = type(data)
-        if t is str:
-            return self.mask_text(data)
-        if data is None or t is int or t is bool or t is float:
-            return data
-        try:
-            return self._walk(data, 0, set())
-        except Exception:  # never raise: an unmaskable value is dropped, not leaked
-            return MASK
-
-    def _secret(self, value: Any) -> Any:
-        if type(value) is str:
-            if value in (MASK, EMAIL_MASK):
-                return value
-            if _EMAIL_FULL.fullmatch(value.strip()):
-                return EMAIL_MASK
-        return MASK
-
-    def _walk(self, obj: Any, depth: int, seen: set[int]) -> Any:
-        t = type(obj)
-        if t is str:
-            return self.mask_text(obj)
-        if obj is None or t is int or t is bool or t is float:
-            return obj
-        if t is dict or t is list or t is tuple:
-            if depth >= MAX_DEPTH:
-                return MASK
-            ident = id(obj)
-            if ident in seen:
-                return _CYCLE
-            seen.add(ident)
-            try:
-                if t is dict:
-                    return self._walk_mapping(obj, depth + 1, seen)
-                items = self._walk_items(obj, depth + 1, seen)
-                return items if t is list else tuple(items)
-            except RecursionError:  # called from deep in a stack: hide this subtree only
-                return MASK
-            finally:
-                seen.discard(ident)
-        if isinstance(obj, str):
-            return self.mask_text(str.__str__(obj))
-        if isinstance(obj, (bytes, bytearray, memoryview)):
-            raw = bytes(obj[: self._max * 4 + 8])
-            text = raw.decode("utf-8", "surrogateescape")
-            masked = self.mask_text(text)
-            if masked == text and len(raw) == len(obj):
-                return obj if isinstance(obj, bytes) else raw
-            return masked.encode("utf-8", "surrogateescape")
-        if isinstance(obj, _SCALARS):
-            return obj
-        if depth >= MAX_DEPTH:
-            return MASK
-        ident = id(obj)
-        if ident in seen:
-            return _CYCLE
-        seen.add(ident)
-        try:
-            return self._walk_container(obj, depth + 1, seen)
-        except RecursionError:
-            return MASK
-        finally:
-            seen.discard(ident)
-
-    def _walk_container(self, obj: Any, depth: int, seen: set[int]) -> Any:
-        if isinstance(obj, Mapping):
-            return self._walk_mapping(obj, depth, seen)
-        if isinstance(obj, (list, tuple)):
-            items = self._walk_items(obj, depth, seen)
-            if type(obj) is list or type(obj) is tuple:
-                return items if type(obj) is list else tuple(items)
-            if isinstance(obj, tuple) and hasattr(obj, "_fields"):
-                try:
-                    return type(obj)(*items)
-                except Exception:
-                    return tuple(items)
-            return tuple(items) if isinstance(obj, tuple) else items
-        if isinstance(obj, (set, frozenset)):
-            items = [self._walk(x, depth, seen) for x in obj]
-            return frozenset(items) if isinstance(obj, frozenset) else set(items)
-        if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-            fields = {f.name: getattr(obj, f.name, None) for f in dataclasses.fields(obj)}
-            return self._walk_mapping(fields, depth, seen)
-        dump = getattr(obj, "model_dump", None)  # pydantic models
-        if callable(dump) and not isinstance(obj, type):
-            return self._walk(dump(), depth, seen)
-        if isinstance(obj, Sequence) or (
-            isinstance(obj, Iterable) and type(obj).__name__ in ("deque", "dict_values")
-        ):
-            return self._walk_items(list(obj), depth, seen)
-        # Anything else leaves the process as text at the latest: make it masked text now.
-        try:
-            text = str(obj)
-        except Exception:
-            return _UNREPRESENTABLE
-        return self.mask_text(text)
-
-    def _walk_mapping(self, obj: Mapping[Any, Any], depth: int, seen: set[int]) -> dict[Any, Any]:
-        out: dict[Any, Any] = {}
-        mask_input = False
-        if "input" in obj and "loc" in obj:  # a pydantic error: its input is the raw value
-            loc = obj["loc"]
-            if isinstance(loc, (list, tuple)):
-                mask_input = any(isinstance(x, str) and self.matches_key(x) for x in loc)
-        for key, value in obj.items():
-            if type(key) is str:
-                key, secret = self._key_info(key)
-            elif isinstance(key, str):
-                key, secret = self._key_info(str.__str__(key))
-            elif isinstance(key, bytes):
-                secret = self.matches_key(key.decode("utf-8", "replace"))
-                key = self._walk(key, depth, seen)
-            else:
-                secret = False
-            if secret or (mask_input and key == "input"):
-                out[key] = self._secret(value)
-            else:
-                out[key] = self._walk(value, depth, seen)
-        return out
-
-    def _walk_items(self, obj: Sequence[Any], depth: int, seen: set[int]) -> list[Any]:
-        items = [self._walk(x, depth, seen) for x in obj]
-        if len(items) == 2:  # a (name, value) pair, e.g. a raw ASGI header
-            first = obj[0]
-            if isinstance(first, bytes):
-                first = first.decode("utf-8", "replace")
-            if isinstance(first, str) and self.matches_key(first):
-                items[1] = self._secret(obj[1])
-        return items
-
 
 def _requote(value: str) -> str:
     """Replace a value with the mask, keeping its quotes (``'x'`` -> ``'***'``)."""
@@ -478,6 +304,16 @@ def _mask_inner(value: str) -> str:
         return value
     if _EMAIL_FULL.fullmatch(value):
         return EMAIL_MASK
+    return MASK
+
+
+def mask_secret(value: Any) -> str:
+    """What the value under a secret key becomes: ``***@***.***`` for an address, else ``***``."""
+    if type(value) is str:
+        if value in (MASK, EMAIL_MASK):
+            return value
+        if _EMAIL_FULL.fullmatch(value.strip()):
+            return EMAIL_MASK
     return MASK
 
 
@@ -497,20 +333,3 @@ def _mask_kv(m: re.Match[str]) -> str:
 def _looks_encoded(cred: str) -> bool:
     """Basic credentials are base64: long enough, with a digit, capital or padding."""
     return len(cred) >= 8 and any(c.isdigit() or c.isupper() or c in "=+/" for c in cred)
-
-
-@functools.lru_cache(maxsize=64)
-def _masker_for(patterns: tuple[str, ...]) -> PiiMasker:
-    return PiiMasker(patterns)
-
-
-def mask_pii(data: Any, patterns: Sequence[str] | None = None) -> Any:
-    """Return a masked copy of *data*; *patterns* add to :data:`DEFAULT_PII_PATTERNS`."""
-    if isinstance(patterns, str):
-        patterns = (patterns,)
-    key = tuple(patterns) if patterns else ()
-    try:
-        masker = _masker_for(key)
-    except TypeError:  # unhashable patterns: build one without the cache
-        masker = PiiMasker(list(patterns or ()))
-    return masker.mask(data)

@@ -24,7 +24,7 @@ from fastapi_error_codes.metrics import MetricsConfig, SentryIntegration
 from fastapi_error_codes.metrics.pii import MASK
 from fastapi_error_codes.metrics.sentry import INSTALL_HINT, describe_exception, fingerprint_for
 from fastapi_error_codes.observers import HandledError, add_error_observer
-from tests.sentry.conftest import FAKE_DSN, CapturingTransport
+from tests.metrics.sentry.conftest import FAKE_DSN, CapturingTransport
 
 MakeSentry = Callable[..., SentryIntegration]
 
@@ -470,7 +470,7 @@ def test_no_secret_reaches_sentry_from_any_event_part(
     # headers, bodies, user) still sends no secret.
     integration = make_sentry(init_options={"send_default_pii": send_default_pii})
     app = make_app(integration)
-    log = logging.getLogger("tests.sentry.app")
+    log = logging.getLogger("tests.metrics.sentry.app")
 
     @app.post("/checkout")
     def checkout(login: Login, request: Request) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sentry_sdk
 
-from tests.sentry.conftest import CapturingTransport
+from tests.metrics.sentry.conftest import CapturingTransport
 
 
 def capture_into(transport: CapturingTransport) -> None:

@@ -1,19 +1,4 @@
-"""SentryIntegration: per-worker Sentry capture by error code, with every event masked for PII.
-
-Each worker process initialises sentry-sdk itself (:meth:`SentryIntegration.initialize`, from
-the app's lifespan startup, so after any fork). The policy, applied by :meth:`observe` (an
-error observer, see :mod:`fastapi_error_codes._observers`):
-
-* 5xx (unexpected exceptions included) are captured, tagged ``error_code``, ``error_name`` and
-  ``status_code`` and fingerprinted by error code, so Sentry groups issues by our codes;
-* declared 4xx errors become breadcrumbs, unless ``MetricsConfig.sentry_capture_4xx``.
-
-Every event, transaction and breadcrumb passes ``before_send`` / ``before_breadcrumb``, which
-mask the whole of it with the same :class:`~fastapi_error_codes.metrics.pii.PiiMasker` the
-stores use; they never raise (sentry-sdk silently drops an event whose ``before_send`` raises).
-sentry-sdk is imported lazily: this module imports without it, and every method is a cheap
-no-op when Sentry is disabled or has no DSN.
-"""
+"""SentryIntegration: sentry-sdk's lifecycle per worker, the capture API and the observer policy."""
 
 from __future__ import annotations
 
@@ -24,15 +9,23 @@ import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from .pii import MASK, PiiMasker, mask_pii
+from ..._guard import FailureGuard
+from ..pii import PiiMasker
+from . import scrub
 
 if TYPE_CHECKING:
     from starlette.requests import Request
 
-    from ..observers import HandledError
-    from .config import MetricsConfig
+    from ...observers import HandledError
+    from ..config import MetricsConfig
 
-__all__ = ["INSTALL_HINT", "SentryIntegration", "mask_pii"]
+__all__ = [
+    "BREADCRUMB_CATEGORY",
+    "INSTALL_HINT",
+    "SentryIntegration",
+    "describe_exception",
+    "fingerprint_for",
+]
 
 #: The one line a user needs when sentry-sdk is missing.
 INSTALL_HINT = "pip install 'fastapi-error-codes[sentry]'"
@@ -42,29 +35,6 @@ _log = logging.getLogger("fastapi_error_codes")
 #: Breadcrumb category of declared 4xx errors.
 BREADCRUMB_CATEGORY = "fastapi_error_codes"
 
-# Event fields that hold no user data and must reach Sentry unchanged (ids, SDK info).
-_STRUCTURAL = frozenset(
-    {
-        "event_id",
-        "timestamp",
-        "start_timestamp",
-        "platform",
-        "level",
-        "type",
-        "sdk",
-        "modules",
-        "debug_meta",
-        "fingerprint",
-        "release",
-        "dist",
-        "environment",
-        "server_name",
-        "_meta",
-        "transaction_info",
-        "_metrics_summary",
-    }
-)
-_ID_KEYS = ("trace_id", "span_id", "parent_span_id")
 _UNEXPECTED_CODE = 500
 _UNEXPECTED_NAME = "InternalServerError"
 
@@ -102,6 +72,50 @@ def fingerprint_for(error_code: int, *, declared: bool = True) -> list[str]:
     return ["{{ default }}", str(error_code)]
 
 
+def _declared(exc: BaseException | None) -> bool:
+    """False only for an unexpected exception (its events are grouped by stack as well)."""
+    info = describe_exception(exc)
+    return info[3] if info is not None else True
+
+
+def _error_tags(error_code: int, error_name: str, status_code: int | None) -> dict[str, str]:
+    """The tags Sentry filters our errors by: ``error_code``, ``error_name``, ``status_code``."""
+    tags = {"error_code": str(error_code), "error_name": error_name}
+    if status_code is not None:
+        tags["status_code"] = str(status_code)
+    return tags
+
+
+def _tag_scope(
+    scope: Any, error_code: int, error_name: str, status_code: int | None, *, declared: bool
+) -> None:
+    """Tag a sentry-sdk scope by error code and fingerprint it, so issues group by our codes."""
+    for key, value in _error_tags(error_code, error_name, status_code).items():
+        scope.set_tag(key, value)
+    scope.fingerprint = fingerprint_for(error_code, declared=declared)
+
+
+def _tag_event(event: Any, hint: Any) -> Any:
+    """Tag an event nobody tagged (e.g. the Starlette integration's) from its exception."""
+    tags = event.get("tags")
+    if isinstance(tags, Mapping) and "error_code" in tags:
+        return event
+    exc_info = hint.get("exc_info") if isinstance(hint, Mapping) else None
+    exc = exc_info[1] if isinstance(exc_info, tuple) and len(exc_info) > 1 else None
+    info = describe_exception(exc)
+    if info is None:
+        return event
+    code, name, status, declared = info
+    event = dict(event)
+    new_tags = dict(tags) if isinstance(tags, Mapping) else {}
+    for key, value in _error_tags(code, name, status).items():
+        new_tags.setdefault(key, value)
+    event["tags"] = new_tags
+    if not event.get("fingerprint"):
+        event["fingerprint"] = fingerprint_for(code, declared=declared)
+    return event
+
+
 class SentryIntegration:
     """Sentry for one worker: capture by error code, PII masked, never in the request's way."""
 
@@ -118,9 +132,15 @@ class SentryIntegration:
             _import_sentry_sdk()  # fail at setup, with the install hint, not in a worker later
         self._pid: int | None = None
         self._lock = threading.Lock()
-        #: Internal failures (observer, hooks); they are swallowed and logged once.
-        self.failures = 0
-        self._logged = False
+        # Every best-effort path (capture, observer, hooks, flush) runs under this one guard.
+        self._guard = FailureGuard(
+            _log, "fastapi_error_codes: Sentry integration failed (logged once)"
+        )
+
+    @property
+    def failures(self) -> int:
+        """Internal failures swallowed so far (capture, observer, hooks, flush, init)."""
+        return self._guard.failures
 
     @property
     def enabled(self) -> bool:
@@ -146,8 +166,9 @@ class SentryIntegration:
             try:
                 sdk.init(**self._sentry_options())
             except Exception:  # a malformed DSN or option: degrade to "off", never crash
+                # A configuration error, not a best-effort one: its own line, at every attempt.
                 _log.exception("fastapi_error_codes: sentry_sdk.init failed; Sentry stays off")
-                self.failures += 1
+                self._guard.failures += 1
                 return
             self._sdk = sdk
             self._pid = pid
@@ -191,12 +212,10 @@ class SentryIntegration:
         if not self.initialized:
             return True
         start = time.monotonic()
-        try:
+        with self._guard:
             self._sdk.flush(timeout=timeout)
-        except Exception:
-            self._failed()
-            return False
-        return time.monotonic() - start < timeout
+            return time.monotonic() - start < timeout
+        return False
 
     # --- the spec's capture API ---------------------------------------------------------------
 
@@ -215,59 +234,45 @@ class SentryIntegration:
         """Capture one error by code (tags + fingerprint); returns the event id or None."""
         if not self.initialized:
             return None
-        try:
-            sdk = self._sdk
-            with sdk.new_scope() as scope:
-                scope.set_tag("error_code", str(error_code))
-                scope.set_tag("error_name", error_name)
-                if status_code is not None:
-                    scope.set_tag("status_code", str(status_code))
-                for key, value in (tags or {}).items():
-                    scope.set_tag(str(key), str(value))
-                info = describe_exception(exception) if exception is not None else None
-                declared = info[3] if info is not None else True
-                scope.fingerprint = fingerprint_for(error_code, declared=declared)
-                scope.set_context(
-                    "error",
-                    {
-                        "error_code": error_code,
-                        "error_name": error_name,
-                        "status_code": status_code,
-                        "message": message,
-                        "detail": detail,
-                    },
-                )
-                scope.level = level
-                if exception is not None:
-                    event_id: str | None = sdk.capture_exception(exception)
-                else:
-                    event_id = sdk.capture_message(message, level=level)
+        sdk = self._sdk
+        with self._guard, sdk.new_scope() as scope:
+            declared = _declared(exception)
+            _tag_scope(scope, error_code, error_name, status_code, declared=declared)
+            for key, value in (tags or {}).items():
+                scope.set_tag(str(key), str(value))
+            scope.set_context(
+                "error",
+                {
+                    "error_code": error_code,
+                    "error_name": error_name,
+                    "status_code": status_code,
+                    "message": message,
+                    "detail": detail,
+                },
+            )
+            scope.level = level
+            if exception is not None:
+                event_id: str | None = sdk.capture_exception(exception)
+            else:
+                event_id = sdk.capture_message(message, level=level)
             return event_id
-        except Exception:
-            self._failed()
-            return None
+        return None
 
     def capture_exception(self, exception: BaseException, detail: Any = None) -> str | None:
         """Capture *exception* (tags/fingerprint read from it); returns the event id or None."""
         if not self.initialized:
             return None
-        try:
-            sdk = self._sdk
+        sdk = self._sdk
+        with self._guard, sdk.new_scope() as scope:
             info = describe_exception(exception)
-            with sdk.new_scope() as scope:
-                if info is not None:
-                    code, name, status, declared = info
-                    scope.set_tag("error_code", str(code))
-                    scope.set_tag("error_name", name)
-                    scope.set_tag("status_code", str(status))
-                    scope.fingerprint = fingerprint_for(code, declared=declared)
-                if detail is not None:
-                    scope.set_context("error", {"detail": detail})
-                event_id: str | None = sdk.capture_exception(exception)
+            if info is not None:
+                code, name, status, declared = info
+                _tag_scope(scope, code, name, status, declared=declared)
+            if detail is not None:
+                scope.set_context("error", {"detail": detail})
+            event_id: str | None = sdk.capture_exception(exception)
             return event_id
-        except Exception:
-            self._failed()
-            return None
+        return None
 
     def add_breadcrumb(
         self,
@@ -279,16 +284,14 @@ class SentryIntegration:
         """Record a breadcrumb (masked by ``before_breadcrumb``) for the events that follow."""
         if not self.initialized:
             return
-        try:
+        with self._guard:
             self._sdk.add_breadcrumb(category=category, message=message, level=level, data=data)
-        except Exception:
-            self._failed()
 
     def configure_scope(self, data: dict[str, Any]) -> None:
         """Set ``tags``, ``user``, ``contexts``, ``level`` or extras on the current scope."""
         if not self.initialized:
             return
-        try:
+        with self._guard:
             scope = self._sdk.get_isolation_scope()
             for key, value in data.items():
                 if key == "tags" and isinstance(value, Mapping):
@@ -306,8 +309,6 @@ class SentryIntegration:
                         scope.set_extra(str(extra), extra_value)
                 else:
                     scope.set_extra(str(key), value)
-        except Exception:
-            self._failed()
 
     # --- the error observer --------------------------------------------------------------------
 
@@ -315,12 +316,10 @@ class SentryIntegration:
         """Error observer: capture 5xx by code, breadcrumb 4xx; cheap, never raises."""
         if not self.initialized:
             return
-        try:
+        with self._guard:
             status = error.status_code
             if status >= 500 or self.config.sentry_capture_4xx:
-                info = describe_exception(error.exception)
-                declared = info[3] if info is not None else True
-                self._capture_handled(request, error, declared=declared)
+                self._capture_handled(request, error)
             else:
                 self._sdk.add_breadcrumb(
                     category=BREADCRUMB_CATEGORY,
@@ -335,16 +334,14 @@ class SentryIntegration:
                         "route": _route_path(request),
                     },
                 )
-        except Exception:
-            self._failed()
 
-    def _capture_handled(self, request: Request, error: HandledError, *, declared: bool) -> None:
+    def _capture_handled(self, request: Request, error: HandledError) -> None:
         sdk = self._sdk
+        declared = _declared(error.exception)
         with sdk.new_scope() as scope:
-            scope.set_tag("error_code", str(error.error_code))
-            scope.set_tag("error_name", error.error_name)
-            scope.set_tag("status_code", str(error.status_code))
-            scope.fingerprint = fingerprint_for(error.error_code, declared=declared)
+            _tag_scope(
+                scope, error.error_code, error.error_name, error.status_code, declared=declared
+            )
             scope.level = "error" if error.status_code >= 500 else "warning"
             scope.set_context(
                 "error",
@@ -364,89 +361,19 @@ class SentryIntegration:
 
     def _before_send(self, event: Any, hint: Any) -> Any:
         """Tag by error code (if nobody did) and mask the whole event; never raises."""
-        try:
-            event = self._tag_from_hint(event, hint)
-            return self.mask_event(event)
-        except Exception:
-            self._failed()
-            try:
-                return self._minimal_event(event)
-            except Exception:
-                return None
+        with self._guard:
+            return self.mask_event(_tag_event(event, hint))
+        return scrub.minimal_event(event)  # never the unmasked event
 
     def _before_breadcrumb(self, crumb: Any, hint: Any) -> Any:
         """Mask a breadcrumb; one that cannot be masked is dropped, never sent raw."""
-        try:
-            return self.masker.mask(crumb)
-        except Exception:
-            self._failed()
-            return None
-
-    def _tag_from_hint(self, event: Any, hint: Any) -> Any:
-        tags = event.get("tags")
-        if isinstance(tags, Mapping) and "error_code" in tags:
-            return event
-        exc_info = hint.get("exc_info") if isinstance(hint, Mapping) else None
-        exc = exc_info[1] if isinstance(exc_info, tuple) and len(exc_info) > 1 else None
-        info = describe_exception(exc)
-        if info is None:
-            return event
-        code, name, status, declared = info
-        event = dict(event)
-        new_tags = dict(tags) if isinstance(tags, Mapping) else {}
-        new_tags.setdefault("error_code", str(code))
-        new_tags.setdefault("error_name", name)
-        new_tags.setdefault("status_code", str(status))
-        event["tags"] = new_tags
-        if not event.get("fingerprint"):
-            event["fingerprint"] = fingerprint_for(code, declared=declared)
-        return event
+        with self._guard:
+            return scrub.mask_breadcrumb(crumb, self.masker)
+        return None
 
     def mask_event(self, event: Mapping[str, Any]) -> dict[str, Any]:
         """A copy of a Sentry event with every user-data field masked; ids left intact."""
-        mask = self.masker.mask
-        out = {k: (v if k in _STRUCTURAL else mask(v)) for k, v in event.items()}
-        contexts, trace = event.get("contexts"), None
-        if isinstance(contexts, Mapping):
-            trace = contexts.get("trace")
-        if isinstance(trace, Mapping) and isinstance(out.get("contexts"), dict):
-            masked_trace = out["contexts"].get("trace")
-            if isinstance(masked_trace, dict):
-                for key in _ID_KEYS:
-                    if key in trace:
-                        masked_trace[key] = trace[key]
-        spans, masked_spans = event.get("spans"), out.get("spans")
-        if isinstance(spans, list) and isinstance(masked_spans, list):
-            for orig, new in zip(spans, masked_spans, strict=False):
-                if isinstance(orig, Mapping) and isinstance(new, dict):
-                    for key in _ID_KEYS:
-                        if key in orig:
-                            new[key] = orig[key]
-        return out
-
-    def _minimal_event(self, event: Any) -> dict[str, Any]:
-        """The fallback when masking failed: ids, level and exception types, no user data."""
-        out = {k: event[k] for k in ("event_id", "timestamp", "platform", "level") if k in event}
-        exc = event.get("exception")
-        values = exc.get("values") if isinstance(exc, Mapping) else None
-        if isinstance(values, list):
-            out["exception"] = {
-                "values": [
-                    {"type": str(v.get("type")), "value": MASK}
-                    for v in values
-                    if isinstance(v, Mapping)
-                ]
-            }
-        out["message"] = "event withheld: PII masking failed"
-        return out
-
-    def _failed(self) -> None:
-        self.failures += 1
-        if not self._logged:
-            self._logged = True
-            _log.warning(
-                "fastapi_error_codes: Sentry integration failed (logged once)", exc_info=True
-            )
+        return scrub.mask_event(event, self.masker)
 
 
 def _route_path(request: Request) -> str | None:

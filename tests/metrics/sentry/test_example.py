@@ -7,8 +7,8 @@ from fastapi.testclient import TestClient
 
 from examples import with_sentry as example
 from fastapi_error_codes.metrics import MetricsConfig, SentryIntegration
-from tests.sentry._helpers import capture_into
-from tests.sentry.conftest import FAKE_DSN, CapturingTransport
+from tests.metrics.sentry._helpers import capture_into
+from tests.metrics.sentry.conftest import FAKE_DSN, CapturingTransport
 
 
 def test_importable_and_runs_without_a_dsn(monkeypatch: pytest.MonkeyPatch) -> None:

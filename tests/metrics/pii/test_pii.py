@@ -332,3 +332,11 @@ class TestSpeed:
     def test_short_plain_string_takes_the_fast_path(self, masker: PiiMasker) -> None:
         text = "Resource not found"
         assert masker.mask_text(text) is text
+
+
+def test_long_texts_are_not_remembered_by_the_masker() -> None:
+    masker = PiiMasker()
+    masker.mask_text("short text")
+    masker.mask_text("x" * 100_000)
+    assert "short text" in masker._text_cache
+    assert all(len(t) <= 256 for t in masker._text_cache)
