@@ -1,9 +1,15 @@
-"""Shared fixtures: the local Redis, a fresh namespace per test, cleanup of only its keys."""
+"""Shared fixtures: the local Redis, a fresh namespace per test, cleanup of only its keys.
+
+Tests mirror the package (``tests/core``, ``tests/metrics/...``); the folders that are kinds
+of run rather than parts of the package (``fleet``, ``hardening``, ``deploy``, ``browser``)
+mark their tests with the folder's name, so ``pytest -m "not fleet"`` selects by kind.
+"""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,6 +17,21 @@ import pytest
 from tests._servers import in_ci
 
 LOCAL_REDIS_URL = "redis://127.0.0.1:6379/0"
+
+#: Folders of tests/ that are kinds of run; each marks its tests with its own name.
+RUN_KINDS = ("fleet", "hardening", "deploy", "browser")
+_TESTS = Path(__file__).parent
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test of a run-kind folder with that folder's marker."""
+    for item in items:
+        try:
+            folder = Path(item.path).relative_to(_TESTS).parts[0]
+        except ValueError:
+            continue
+        if folder in RUN_KINDS:
+            item.add_marker(getattr(pytest.mark, folder))
 
 
 @pytest.fixture(scope="session")

@@ -16,10 +16,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from starlette.requests import Request
 from starlette.types import ASGIApp
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
 
 from fastapi_error_codes._guard import FailureGuard
 
@@ -57,7 +60,7 @@ class HandledError:
 ErrorObserver = Callable[[Request, HandledError], None]
 
 #: What monitoring registers: installs itself on an app from its configuration.
-MonitoringSetup = Callable[[Any, Any], object]
+MonitoringSetup = Callable[["FastAPI", Any], object]
 
 
 class _ObserverList(list[ErrorObserver]):
@@ -105,12 +108,12 @@ def notify(request: Request, error: HandledError) -> None:
 _setups: dict[type, MonitoringSetup] = {}
 
 
-def register_monitoring(config_type: type[C], setup: Callable[[Any, C], object]) -> None:
+def register_monitoring(config_type: type[C], setup: Callable[[FastAPI, C], object]) -> None:
     """Let ``setup_exception_handler(app, metrics_config=...)`` install *config_type* configs."""
     _setups[config_type] = setup
 
 
-def setup_monitoring(app: Any, config: object) -> object:
+def setup_monitoring(app: FastAPI, config: object) -> object:
     """Install the monitoring that *config*'s type registered; other types raise TypeError."""
     for klass in type(config).__mro__:
         setup = _setups.get(klass)

@@ -13,7 +13,7 @@ import json
 import time
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, TypedDict, cast
 
 from .._bodies import json_safe
 from .buffer import Drained, RawEvent
@@ -24,6 +24,7 @@ from .pii import PiiMasker
 __all__ = [
     "OVERFLOW_FIELD",
     "WireEncoder",
+    "WireEvent",
     "decode_event",
     "decode_field",
     "encode_field",
@@ -32,6 +33,21 @@ __all__ = [
 
 #: The stored field of the overflow series.
 OVERFLOW_FIELD = "other:other"
+
+
+class WireEvent(TypedDict):
+    """One event as the stores keep and return it (text masked, compact keys)."""
+
+    id: str  # event id: the worker process's prefix and a counter
+    t: float  # when it was recorded (Unix seconds, milliseconds precision)
+    c: int  # error code (-1: not an int, counted in the overflow series)
+    n: str  # error name
+    s: int  # HTTP status
+    m: str  # message
+    d: Any  # detail (any JSON value)
+    p: str | None  # route template
+    mt: str | None  # HTTP method
+    w: str  # worker id
 
 
 def encode_field(code: int, status: int) -> str:
@@ -50,7 +66,7 @@ def decode_field(field: str | bytes) -> SeriesKey:
     return (int(code), int(status))
 
 
-def decode_event(data: Mapping[str, Any]) -> ErrorEvent:
+def decode_event(data: WireEvent | Mapping[str, Any]) -> ErrorEvent:
     """Build an :class:`ErrorEvent` from one stored (compact) event dict."""
     return ErrorEvent(
         error_code=int(data["c"]),
@@ -67,11 +83,11 @@ def decode_event(data: Mapping[str, Any]) -> ErrorEvent:
 
 def select_events(
     newest_first: Iterable[str | bytes], limit: int, error_code: int | None
-) -> list[dict[str, Any]]:
+) -> list[WireEvent]:
     """Decode stored events (newest first) until *limit* of them match *error_code*."""
-    out: list[dict[str, Any]] = []
+    out: list[WireEvent] = []
     for raw in newest_first:
-        event = json.loads(raw)
+        event = cast("WireEvent", json.loads(raw))
         if error_code is None or event.get("c") == error_code:
             out.append(event)
             if len(out) >= limit:
@@ -122,7 +138,7 @@ class WireEncoder:
         """One raw event as stored: masked, cut to ``max_text_length``, compact JSON."""
         number, ts, code, name, status, message, detail, path, method = raw
         mask_text = self._masker.mask_text
-        data = {
+        data: WireEvent = {
             "id": f"{id_prefix}{number}",
             "t": round(ts, 3),
             "c": code if isinstance(code, int) else OVERFLOW_CODE,

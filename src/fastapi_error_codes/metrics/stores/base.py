@@ -8,9 +8,10 @@ the collector knows nothing of redis-py and the HTTP layer nothing of the store 
 
 from __future__ import annotations
 
-from typing import Any, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 from ..models import Batch, FleetView
+from ..wire import WireEvent
 
 __all__ = ["BatchRejected", "MetricsStore", "StoreError", "StoreUnavailable", "describe_error"]
 
@@ -44,7 +45,7 @@ class MetricsStore(Protocol):
         """Return fleet totals, names, health figures and the buckets of the last *window_s*."""
         ...
 
-    def recent_events(self, limit: int, error_code: int | None = None) -> list[dict[str, Any]]:
+    def recent_events(self, limit: int, error_code: int | None = None) -> list[WireEvent]:
         """Return up to *limit* newest events (wire dicts), optionally of one error code."""
         ...
 

@@ -7,11 +7,10 @@ import threading
 import time
 import weakref
 from collections import deque
-from typing import Any
 
 from ..config import MetricsConfig
 from ..models import OVERFLOW_CODE, Batch, FleetView, SeriesKey
-from ..wire import select_events
+from ..wire import WireEvent, select_events
 
 __all__ = ["MemoryStore"]
 
@@ -110,7 +109,7 @@ class MemoryStore:
                 created_s=self._created_s,
             )
 
-    def recent_events(self, limit: int, error_code: int | None = None) -> list[dict[str, Any]]:
+    def recent_events(self, limit: int, error_code: int | None = None) -> list[WireEvent]:
         """Return up to *limit* newest events, newest first."""
         with self._lock:
             raw = list(self._events)

@@ -16,7 +16,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from ..config import MetricsConfig
 from ..models import Batch, FleetView
-from ..wire import OVERFLOW_FIELD, decode_field, encode_field, select_events
+from ..wire import OVERFLOW_FIELD, WireEvent, decode_field, encode_field, select_events
 from .base import BatchRejected, StoreUnavailable, describe_error
 
 if TYPE_CHECKING:
@@ -221,7 +221,7 @@ class RedisStore:
             created_s=int(created_ms) / 1000 if created_ms else None,
         )
 
-    def recent_events(self, limit: int, error_code: int | None = None) -> list[dict[str, Any]]:
+    def recent_events(self, limit: int, error_code: int | None = None) -> list[WireEvent]:
         """Return up to *limit* newest events, newest first (filtering reads a bounded window).
 
         Never more than ``max_events``: the stream may hold a few more (``MAXLEN ~`` trims in
