@@ -17,18 +17,20 @@ from .models import ErrorEvent, MetricsSnapshot, TimeBucket
 from .pii import DEFAULT_PII_PATTERNS, PiiMasker, mask_pii
 from .prometheus import PrometheusExporter
 from .sentry import SentryIntegration
-from .setup import setup_metrics
-from .stores import MemoryStore, MetricsStore
+from .setup import MetricsComponents, setup_metrics
+from .stores import BatchRejected, MemoryStore, MetricsStore, StoreError, StoreUnavailable
 from .stores.redis import RedisStore
 
 __all__ = [
     "DEFAULT_PII_PATTERNS",
+    "BatchRejected",
     "DashboardAPI",
     "ErrorCodeStatsResponse",
     "ErrorEvent",
     "ErrorEventResponse",
     "ErrorMetricsCollector",
     "MemoryStore",
+    "MetricsComponents",
     "MetricsConfig",
     "MetricsSnapshot",
     "MetricsStore",
@@ -37,6 +39,8 @@ __all__ = [
     "PrometheusExporter",
     "RedisStore",
     "SentryIntegration",
+    "StoreError",
+    "StoreUnavailable",
     "TimeBucket",
     "TimeseriesResponse",
     "TimeseriesSeries",
