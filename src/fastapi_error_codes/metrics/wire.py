@@ -9,6 +9,7 @@ fields and events back into models for the readers.
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 from collections.abc import Iterable, Mapping
@@ -22,6 +23,7 @@ from .models import OVERFLOW_CODE, Batch, ErrorEvent, SeriesKey
 from .pii import PiiMasker
 
 __all__ = [
+    "FILTER_SCAN",
     "OVERFLOW_FIELD",
     "WireEncoder",
     "WireEvent",
@@ -33,6 +35,10 @@ __all__ = [
 
 #: The stored field of the overflow series.
 OVERFLOW_FIELD = "other:other"
+
+#: Newest events a filtered read looks through (at least its limit): a read's cost stays
+#: bounded however many events of other codes the store keeps.
+FILTER_SCAN = 1000
 
 
 class WireEvent(TypedDict):
@@ -84,9 +90,15 @@ def decode_event(data: WireEvent | Mapping[str, Any]) -> ErrorEvent:
 def select_events(
     newest_first: Iterable[str | bytes], limit: int, error_code: int | None
 ) -> list[WireEvent]:
-    """Decode stored events (newest first) until *limit* of them match *error_code*."""
+    """Decode stored events (newest first) until *limit* of them match *error_code*.
+
+    A filtered read looks through the newest ``max(limit, FILTER_SCAN)`` events only.
+    """
     out: list[WireEvent] = []
-    for raw in newest_first:
+    if limit <= 0:
+        return out
+    scan = limit if error_code is None else max(limit, FILTER_SCAN)
+    for raw in itertools.islice(newest_first, scan):
         event = cast("WireEvent", json.loads(raw))
         if error_code is None or event.get("c") == error_code:
             out.append(event)

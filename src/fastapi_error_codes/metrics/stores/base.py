@@ -8,12 +8,20 @@ the collector knows nothing of redis-py and the HTTP layer nothing of the store 
 
 from __future__ import annotations
 
+import math
 from typing import Protocol, runtime_checkable
 
 from ..models import Batch, FleetView
 from ..wire import WireEvent
 
-__all__ = ["BatchRejected", "MetricsStore", "StoreError", "StoreUnavailable", "describe_error"]
+__all__ = [
+    "BatchRejected",
+    "MetricsStore",
+    "StoreError",
+    "StoreUnavailable",
+    "describe_error",
+    "window_starts",
+]
 
 
 def describe_error(exc: BaseException) -> str:
@@ -31,6 +39,21 @@ class StoreUnavailable(StoreError):
 
 class BatchRejected(StoreError):
     """The store can never take this batch (data it cannot encode): retrying would not help."""
+
+
+def window_starts(now: float, window_s: int, width: int) -> range:
+    """Starts of the buckets a read of the last *window_s* seconds returns (both stores).
+
+    Every bucket that overlaps ``[now - window_s, now]``: a window that is not a whole number
+    of buckets still gets the bucket its start falls in. None for ``window_s`` 0, and never a
+    bucket that starts after the current one (a worker whose clock runs ahead counts in the
+    totals, not in any window).
+    """
+    if window_s <= 0:
+        return range(0)
+    last = int(now) - int(now) % width
+    first = math.floor((now - window_s) / width) * width
+    return range(first, last + 1, width)
 
 
 @runtime_checkable

@@ -11,6 +11,7 @@ from collections import deque
 from ..config import MetricsConfig
 from ..models import OVERFLOW_CODE, Batch, FleetView, SeriesKey
 from ..wire import WireEvent, select_events
+from .base import window_starts
 
 __all__ = ["MemoryStore"]
 
@@ -35,7 +36,7 @@ class MemoryStore:
         """Create an empty store bounded by *config* (series cap, events, retention)."""
         self._config = config or MetricsConfig()
         self._lock = threading.Lock()
-        self._created_s = time.time()
+        self._created_s: float | None = None  # set by the first batch, like the Redis store
         self._totals: dict[SeriesKey, int] = {}
         self._names: dict[int, str] = {}
         self._buckets: dict[int, dict[SeriesKey, int]] = {}
@@ -55,11 +56,14 @@ class MemoryStore:
             if batch.seq <= self._seq.get(batch.worker_id, 0):
                 return False
             self._seq[batch.worker_id] = batch.seq
+            if self._created_s is None:
+                self._created_s = now
             folded = batch.series_folded
             real = len(self._totals) - (1 if _OVERFLOW in self._totals else 0)
             kept: set[int] = set()
             for (bucket, code, status), delta in batch.counts.items():
-                key: SeriesKey = (code, status)
+                # Any count of the overflow code is the overflow series, whatever its status.
+                key: SeriesKey = _OVERFLOW if code == OVERFLOW_CODE else (code, status)
                 if key not in self._totals and key != _OVERFLOW:
                     if real >= self._config.max_series:
                         key = _OVERFLOW
@@ -93,14 +97,18 @@ class MemoryStore:
     def read(self, window_s: int = 0) -> FleetView:
         """Return a copy of fleet state, with the buckets of the last *window_s* seconds."""
         now = time.time()
-        live = now - self._config.live_window_s
-        since = now - window_s - self._config.bucket_width_s if window_s else now + 1
+        config = self._config
+        live = now - config.live_window_s
+        starts = window_starts(now, window_s, config.bucket_width_s)
+        expired = now - config.bucket_width_s - config.retention_s  # as Redis's EXPIREAT
         with self._lock:
             seen = [t for t in self._workers.values() if t >= live]
             return FleetView(
                 totals=dict(self._totals),
                 names=dict(self._names),
-                buckets={b: dict(c) for b, c in self._buckets.items() if b > since},
+                buckets={
+                    b: dict(c) for b, c in self._buckets.items() if b in starts and b > expired
+                },
                 dropped=self._meta["dropped"],
                 events_dropped=self._meta["events_dropped"],
                 series_folded=self._meta["series_folded"],
@@ -131,7 +139,7 @@ class MemoryStore:
             self._seq.clear()
             self._workers.clear()
             self._meta = dict.fromkeys(self._meta, 0)
-            self._created_s = time.time()
+            self._created_s = None
 
     def close(self) -> None:
         """Nothing to release."""

@@ -16,8 +16,8 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from ..config import MetricsConfig
 from ..models import Batch, FleetView
-from ..wire import OVERFLOW_FIELD, WireEvent, decode_field, encode_field, select_events
-from .base import BatchRejected, StoreUnavailable, describe_error
+from ..wire import FILTER_SCAN, OVERFLOW_FIELD, WireEvent, decode_field, encode_field, select_events
+from .base import BatchRejected, StoreUnavailable, describe_error, window_starts
 
 if TYPE_CHECKING:
     from redis import Redis
@@ -187,10 +187,7 @@ class RedisStore:
         cfg = self._config
         now = time.time()
         width = cfg.bucket_width_s
-        starts: list[int] = []
-        if window_s:
-            last = int(now) - int(now) % width
-            starts = list(range(last - (window_s // width) * width, last + 1, width))
+        starts = window_starts(now, window_s, width)
         live_from = int((now - cfg.live_window_s) * 1000)
         pipe = self._client.pipeline(transaction=False)
         pipe.hgetall(self.keys["totals"])
@@ -227,8 +224,10 @@ class RedisStore:
         Never more than ``max_events``: the stream may hold a few more (``MAXLEN ~`` trims in
         whole nodes), but what readers see is the same bound as in the memory store.
         """
-        max_events = self._config.max_events
-        count = min(max_events, limit if error_code is None else max(limit, 1000))
+        if limit <= 0:
+            return []
+        scan = limit if error_code is None else max(limit, FILTER_SCAN)
+        count = min(self._config.max_events, scan)
         with _store_errors():
             entries: Any = self._client.xrevrange(self.keys["events"], "+", "-", count=count)
         texts = (fields.get(b"e") or fields.get("e") for _id, fields in entries or ())

@@ -1,4 +1,7 @@
-"""RedisStore against a real Redis: key layout, exactness, idempotency, NOSCRIPT, bounds."""
+"""RedisStore against a real Redis: key layout, exactness, NOSCRIPT, bounds, cleanup.
+
+What every store must do alike (seq idempotency, caps, windows) is in test_contract.py.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +10,19 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import fakeredis
 import pytest
 import redis
 
-from fastapi_error_codes.metrics import ErrorMetricsCollector, MetricsConfig, RedisStore
+from fastapi_error_codes.metrics import (
+    BatchRejected,
+    ErrorMetricsCollector,
+    MetricsConfig,
+    RedisStore,
+    StoreUnavailable,
+)
 from fastapi_error_codes.metrics.models import OVERFLOW_CODE, Batch
+from tests._servers import free_port
 
 pytestmark = pytest.mark.redis
 
@@ -24,7 +35,9 @@ def client(redis_url: str) -> Iterator[redis.Redis]:
 
 
 @pytest.fixture
-def make_store(make_config: Callable[..., MetricsConfig]) -> Iterator[Callable[..., RedisStore]]:
+def make_redis_store(
+    make_config: Callable[..., MetricsConfig],
+) -> Iterator[Callable[..., RedisStore]]:
     made: list[RedisStore] = []
 
     def make(**overrides: Any) -> RedisStore:
@@ -58,9 +71,9 @@ def _batch(seq: int, worker: str = "w1", **kw: Any) -> Batch:
 
 
 def test_key_layout_shares_the_namespace_hash_tag(
-    make_store: Callable[..., RedisStore], client: redis.Redis, redis_namespace: str
+    make_redis_store: Callable[..., RedisStore], client: redis.Redis, redis_namespace: str
 ) -> None:
-    store = make_store()
+    store = make_redis_store()
     assert store.apply(_batch(1))
     keys = sorted(k.decode() for k in client.scan_iter(match="{" + redis_namespace + "}:*"))
     tag = "{" + redis_namespace + "}"
@@ -84,17 +97,6 @@ def test_key_layout_shares_the_namespace_hash_tag(
     assert client.hget(f"{tag}:meta", "schema") == b"1"
     ttl = client.ttl(f"{tag}:bucket:{bucket}")
     assert 0 < ttl <= 86400 + 60  # bucket hashes expire after the retention
-
-
-def test_same_batch_applied_twice_counts_once(make_store: Callable[..., RedisStore]) -> None:
-    store = make_store()
-    batch = _batch(1)
-    assert store.apply(batch) is True
-    assert store.apply(batch) is False
-    assert store.apply(_batch(1, counts={})) is False  # any batch with an old seq is refused
-    assert store.read().totals == {(301, 404): 3, (500, 500): 1}
-    assert store.apply(_batch(2))
-    assert store.read().totals == {(301, 404): 6, (500, 500): 2}
 
 
 def test_exact_fleet_totals_from_many_threads_and_workers(
@@ -125,9 +127,9 @@ def test_exact_fleet_totals_from_many_threads_and_workers(
 
 
 def test_script_flush_between_flushes(
-    make_store: Callable[..., RedisStore], client: redis.Redis
+    make_redis_store: Callable[..., RedisStore], client: redis.Redis
 ) -> None:
-    store = make_store()
+    store = make_redis_store()
     assert store.apply(_batch(1))
     client.script_flush()
     assert store.apply(_batch(2))  # NOSCRIPT -> reloaded, applied once
@@ -135,22 +137,22 @@ def test_script_flush_between_flushes(
 
 
 def test_stream_stays_near_its_cap(
-    make_store: Callable[..., RedisStore], client: redis.Redis, redis_namespace: str
+    make_redis_store: Callable[..., RedisStore], client: redis.Redis, redis_namespace: str
 ) -> None:
-    store = make_store(max_events=200)
+    store = make_redis_store(max_events=200)
     event = '{"id":"e","t":1.0,"c":301,"n":"A","s":404,"m":"x"}'
     for seq in range(1, 21):
         store.apply(_batch(seq, events=[event] * 100))
     length = client.xlen("{" + redis_namespace + "}:events")
     # MAXLEN ~ trims whole macro nodes (100 entries by default): near the cap, never far past
     assert 200 <= length <= 200 + 100
-    assert len(store.recent_events(1000)) == length
+    assert len(store.recent_events(1000)) == 200  # readers never see more than the cap
 
 
 def test_series_cap_holds_inside_the_script_across_workers(
-    make_store: Callable[..., RedisStore],
+    make_redis_store: Callable[..., RedisStore],
 ) -> None:
-    store = make_store(max_series=10)
+    store = make_redis_store(max_series=10)
     bucket = int(time.time()) - int(time.time()) % 60
     for w in range(4):  # four workers, each with 5 distinct new series
         counts = {(bucket, 100 * w + i, 400): 2 for i in range(5)}
@@ -164,9 +166,9 @@ def test_series_cap_holds_inside_the_script_across_workers(
 
 
 def test_read_cost_does_not_grow_with_worker_churn(
-    make_store: Callable[..., RedisStore], client: redis.Redis, redis_namespace: str
+    make_redis_store: Callable[..., RedisStore], client: redis.Redis, redis_namespace: str
 ) -> None:
-    store = make_store()
+    store = make_redis_store()
     for w in range(200):
         store.apply(_batch(1, worker=f"w{w}"))
     view = store.read()
@@ -182,9 +184,9 @@ def test_read_cost_does_not_grow_with_worker_churn(
 
 
 def test_old_buckets_count_in_totals_only(
-    make_store: Callable[..., RedisStore], client: redis.Redis, redis_namespace: str
+    make_redis_store: Callable[..., RedisStore], client: redis.Redis, redis_namespace: str
 ) -> None:
-    store = make_store(retention_s=120)
+    store = make_redis_store(retention_s=120)
     old = int(time.time()) - 3600
     old -= old % 60
     store.apply(_batch(1, counts={(old, 301, 404): 5, (0, 302, 404): 1}))
@@ -193,11 +195,11 @@ def test_old_buckets_count_in_totals_only(
 
 
 def test_clear_deletes_only_the_namespace(
-    make_store: Callable[..., RedisStore], client: redis.Redis, redis_namespace: str
+    make_redis_store: Callable[..., RedisStore], client: redis.Redis, redis_namespace: str
 ) -> None:
     client.set("fect-unrelated-" + redis_namespace, "keep")
     try:
-        store = make_store()
+        store = make_redis_store()
         store.apply(_batch(1))
         store.clear()
         assert list(client.scan_iter(match="{" + redis_namespace + "}:*")) == []
@@ -206,8 +208,8 @@ def test_clear_deletes_only_the_namespace(
         client.delete("fect-unrelated-" + redis_namespace)
 
 
-def test_timeouts_and_retry_are_explicit(make_store: Callable[..., RedisStore]) -> None:
-    store = make_store(redis_timeout_ms=250)
+def test_timeouts_and_retry_are_explicit(make_redis_store: Callable[..., RedisStore]) -> None:
+    store = make_redis_store(redis_timeout_ms=250)
     kwargs = store.client.connection_pool.connection_kwargs
     assert kwargs["socket_timeout"] == 0.25
     assert kwargs["socket_connect_timeout"] == 0.25
@@ -229,3 +231,29 @@ def test_a_clean_shutdown_retires_the_worker(make_config: Callable[..., MetricsC
     finally:
         first.close()
         second.close()
+
+
+def test_redis_failures_reach_the_collector_as_the_librarys_own_errors() -> None:
+    config = MetricsConfig.testing(
+        redis_url=f"redis://127.0.0.1:{free_port()}/0", redis_timeout_ms=200
+    )  # nothing listens there
+    store = RedisStore(config)
+    try:
+        with pytest.raises(StoreUnavailable, match="ConnectionError"):
+            store.apply(Batch("w1", 1, {(0, 1, 400): 1}, {}, []))
+        with pytest.raises(StoreUnavailable):
+            store.read(window_s=60)
+        with pytest.raises(StoreUnavailable):
+            store.recent_events(5)
+        with pytest.raises(StoreUnavailable):
+            store.retire("w1")
+    finally:
+        store.close()
+
+
+def test_a_batch_redis_py_cannot_encode_is_rejected() -> None:
+    store = RedisStore(MetricsConfig.testing(), client=fakeredis.FakeRedis())
+    poison = Batch("w1", 1, {(0, 1, 400): 1}, {1: object()}, [])  # type: ignore[dict-item]
+    with pytest.raises(BatchRejected, match="DataError"):
+        store.apply(poison)
+    assert store.apply(Batch("w1", 1, {(0, 1, 400): 1}, {1: "E1"}, []))  # nothing was applied

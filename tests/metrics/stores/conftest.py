@@ -1,0 +1,80 @@
+"""The stores under contract: memory, Redis on the local server, and Redis on fakeredis.
+
+``make_store`` runs a test once per kind (ids ``[memory]``, ``[redis]``, ``[fakeredis]``).
+A known disagreement is declared on the test with ``@pytest.mark.xfail_for(*kinds,
+reason=...)``: the test states the contract, and only those kinds get a strict xfail.
+"""
+
+from __future__ import annotations
+
+import functools
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import fakeredis
+import pytest
+
+from fastapi_error_codes.metrics import MemoryStore, MetricsConfig, MetricsStore, RedisStore
+from tests.conftest import delete_namespace
+
+KINDS = ("memory", "redis", "fakeredis")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "xfail_for(*kinds, reason): a known store disagreement, a strict xfail for those kinds",
+    )
+
+
+@pytest.fixture
+def open_store(request: pytest.FixtureRequest) -> Iterator[Callable[..., MetricsStore]]:
+    """Factory ``open_store(kind, **config_overrides)``: a store in a fresh namespace.
+
+    Stores are closed afterwards; on the real Redis only their own namespaces are deleted.
+    """
+    opened: list[MetricsStore] = []
+    namespaces: list[str] = []
+
+    def open_(kind: str, **overrides: Any) -> MetricsStore:
+        namespace = f"fect-{uuid.uuid4().hex[:12]}"
+        config = MetricsConfig.testing(**{"namespace": namespace, **overrides})
+        store: MetricsStore
+        if kind == "memory":
+            store = MemoryStore(config)
+        elif kind == "fakeredis":
+            store = RedisStore(config, client=fakeredis.FakeRedis())
+        elif kind == "redis":
+            url = request.getfixturevalue("redis_url")  # skips (fails in CI) without Redis
+            namespaces.append(config.namespace)
+            store = RedisStore(config.replace(redis_url=url))
+        else:
+            raise ValueError(f"unknown store kind {kind!r}; one of {KINDS}")
+        opened.append(store)
+        return store
+
+    yield open_
+    for store in opened:
+        store.close()
+    if namespaces:
+        url = request.getfixturevalue("redis_url")
+        for namespace in namespaces:
+            delete_namespace(url, namespace)
+
+
+@pytest.fixture(
+    params=["memory", pytest.param("redis", marks=pytest.mark.redis), "fakeredis"],
+)
+def make_store(
+    request: pytest.FixtureRequest, open_store: Callable[..., MetricsStore]
+) -> Callable[..., MetricsStore]:
+    """Factory ``make(**config_overrides) -> store`` of this test's kind of store."""
+    kind: str = request.param
+    if kind == "redis":
+        request.getfixturevalue("redis_url")  # skip in setup, not half-way through the test
+    for mark in request.node.iter_markers("xfail_for"):
+        if kind in mark.args:
+            reason = f"{kind}: {mark.kwargs['reason']}"
+            request.applymarker(pytest.mark.xfail(strict=True, reason=reason))
+    return functools.partial(open_store, kind)
