@@ -24,6 +24,15 @@ class ErrorFields(TypedDict):
     message: str
 
 
+def _public_fields(source: ErrorInfo | BaseAppException) -> ErrorFields:
+    return ErrorFields(
+        error_code=source.error_code,
+        error_name=source.error_name,
+        status_code=source.status_code,
+        message=source.message,
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class ErrorInfo:
     """What is declared about one error: code, name, status, message and where it belongs."""
@@ -39,12 +48,7 @@ class ErrorInfo:
 
     def public_fields(self) -> ErrorFields:
         """Code, name, status and declared message: the fields every rendering shows."""
-        return ErrorFields(
-            error_code=self.error_code,
-            error_name=self.error_name,
-            status_code=self.status_code,
-            message=self.message,
-        )
+        return _public_fields(self)
 
 
 def _is_int(value: object) -> bool:
@@ -126,12 +130,7 @@ class BaseAppException(Exception):
 
     def public_fields(self) -> ErrorFields:
         """Code, name, status and message of this occurrence: the fields every body shows."""
-        return ErrorFields(
-            error_code=self.error_code,
-            error_name=self.error_name,
-            status_code=self.status_code,
-            message=self.message,
-        )
+        return _public_fields(self)
 
     def to_dict(self) -> dict[str, Any]:
         """Return the default (``"json"`` format) body for this error, not localised."""

@@ -8,7 +8,7 @@ import decimal
 import enum
 import functools
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from .text import MASK, TextMasker, mask_secret
@@ -58,21 +58,7 @@ class PiiMasker(TextMasker):
         if obj is None or t is int or t is bool or t is float:
             return obj
         if t is dict or t is list or t is tuple:
-            if depth >= MAX_DEPTH:
-                return MASK
-            ident = id(obj)
-            if ident in seen:
-                return _CYCLE
-            seen.add(ident)
-            try:
-                if t is dict:
-                    return self._walk_mapping(obj, depth + 1, seen)
-                items = self._walk_items(obj, depth + 1, seen)
-                return items if t is list else tuple(items)
-            except RecursionError:  # called from deep in a stack: hide this subtree only
-                return MASK
-            finally:
-                seen.discard(ident)
+            return self._enter(obj, depth, seen, self._walk_builtin)
         if isinstance(obj, str):
             return self.mask_text(str.__str__(obj))
         if isinstance(obj, (bytes, bytearray, memoryview)):
@@ -84,6 +70,12 @@ class PiiMasker(TextMasker):
             return masked.encode("utf-8", "surrogateescape")
         if isinstance(obj, _SCALARS):
             return obj
+        return self._enter(obj, depth, seen, self._walk_container)
+
+    def _enter(
+        self, obj: Any, depth: int, seen: set[int], walk: Callable[[Any, int, set[int]], Any]
+    ) -> Any:
+        """Walk into a container, bounded: too deep is masked whole, a cycle is marked."""
         if depth >= MAX_DEPTH:
             return MASK
         ident = id(obj)
@@ -91,11 +83,17 @@ class PiiMasker(TextMasker):
             return _CYCLE
         seen.add(ident)
         try:
-            return self._walk_container(obj, depth + 1, seen)
-        except RecursionError:
+            return walk(obj, depth + 1, seen)
+        except RecursionError:  # called from deep in a stack: hide this subtree only
             return MASK
         finally:
             seen.discard(ident)
+
+    def _walk_builtin(self, obj: Any, depth: int, seen: set[int]) -> Any:
+        if type(obj) is dict:
+            return self._walk_mapping(obj, depth, seen)
+        items = self._walk_items(obj, depth, seen)
+        return items if type(obj) is list else tuple(items)
 
     def _walk_container(self, obj: Any, depth: int, seen: set[int]) -> Any:
         if isinstance(obj, Mapping):
