@@ -21,13 +21,6 @@ from tests.conftest import delete_namespace
 KINDS = ("memory", "redis", "fakeredis")
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line(
-        "markers",
-        "xfail_for(*kinds, reason): a known store disagreement, a strict xfail for those kinds",
-    )
-
-
 @pytest.fixture
 def open_store(request: pytest.FixtureRequest) -> Iterator[Callable[..., MetricsStore]]:
     """Factory ``open_store(kind, **config_overrides)``: a store in a fresh namespace.
