@@ -99,6 +99,19 @@ def test_key_layout_shares_the_namespace_hash_tag(
     assert 0 < ttl <= 86400 + 60  # bucket hashes expire after the retention
 
 
+def test_same_batch_applied_twice_counts_once(
+    make_redis_store: Callable[..., RedisStore],
+) -> None:
+    store = make_redis_store()
+    batch = _batch(1)
+    assert store.apply(batch) is True
+    assert store.apply(batch) is False
+    assert store.apply(_batch(1, counts={})) is False  # any batch with an old seq is refused
+    assert store.read().totals == {(301, 404): 3, (500, 500): 1}
+    assert store.apply(_batch(2))
+    assert store.read().totals == {(301, 404): 6, (500, 500): 2}
+
+
 def test_exact_fleet_totals_from_many_threads_and_workers(
     make_config: Callable[..., MetricsConfig], collectors: list[ErrorMetricsCollector]
 ) -> None:
