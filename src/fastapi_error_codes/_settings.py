@@ -99,11 +99,15 @@ def _parser_for(annotation: Any) -> Parser | None:
         return _parse_str  # the config's own validation names the allowed values
     if origin is Union or origin is types.UnionType:
         options = [a for a in args if a is not type(None)]
-        # str | Path: the text is the value; otherwise the one non-None member decides.
-        inner = _parse_str if str in options else _parser_for(options[0])
-        if inner is None or (len(options) > 1 and str not in options):
+        if str in options:  # str | Path: the text is the value
+            inner: Parser | None = _parse_str
+        elif len(options) == 1:
+            inner = _parser_for(options[0])
+        else:
             return None
-        return _optional(inner) if len(options) < len(args) else inner
+        if inner is None:
+            return None
+        return _optional(inner) if type(None) in args else inner
     if origin in _SEQUENCES:
         item = _parser_for(args[0]) if args else _parse_str
         return _sequence(item) if item is not None else None

@@ -7,6 +7,7 @@ import logging
 import pytest
 
 from fastapi_error_codes.metrics import MetricsConfig
+from fastapi_error_codes.metrics.models import Batch
 from tests.metrics._doubles import FailingStore, PoisonOnce
 from tests.metrics.conftest import MakeCollector
 
@@ -36,6 +37,27 @@ def test_lost_reply_is_not_counted_twice(make_collector: MakeCollector) -> None:
     assert not collector.flush()
     assert collector.flush()
     assert store.read().totals == {(301, 404): 5}
+
+
+def test_an_os_error_of_a_store_is_retried_like_store_unavailable(
+    make_collector: MakeCollector,
+) -> None:
+    class SocketStore(FailingStore):
+        def apply(self, batch: Batch) -> bool:
+            if self.fail_next:
+                self.fail_next -= 1
+                raise ConnectionRefusedError("store down")  # an OSError, not our own error
+            return super().apply(batch)
+
+    store = SocketStore(CONFIG)
+    collector = make_collector(store=store, flush_interval_ms=60_000)
+    collector.record(301, "A", 404, "x")
+    store.fail_next = 1
+    assert not collector.flush()
+    assert collector.buffered == 1  # kept for the retry, not dropped
+    assert collector.flush()
+    assert store.read().totals == {(301, 404): 1}
+    assert store.read().dropped == 0
 
 
 def test_one_warning_per_failure_streak(

@@ -32,6 +32,10 @@ _now = time.time
 _OVERFLOW_KEY: SeriesKey = (OVERFLOW_CODE, OVERFLOW_CODE)
 
 
+def _counted(buckets: dict[int, _Cells]) -> int:
+    return sum(sum(cells.values()) for cells in list(buckets.values()))
+
+
 @dataclass(frozen=True, slots=True)
 class Drained:
     """What one ``drain()`` took out of the buffer: counts, names, events and loss figures."""
@@ -49,7 +53,7 @@ class Drained:
     @property
     def recorded(self) -> int:
         """Errors counted in this drain."""
-        return sum(sum(cells.values()) for cells in self.buckets.values())
+        return _counted(self.buckets)
 
 
 class LocalBuffer:
@@ -173,7 +177,7 @@ class LocalBuffer:
     @property
     def counted(self) -> int:
         """Errors counted here and not yet drained."""
-        return sum(sum(cells.values()) for cells in list(self._buckets.values()))
+        return _counted(self._buckets)
 
     @property
     def is_empty(self) -> bool:

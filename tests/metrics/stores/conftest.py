@@ -1,8 +1,6 @@
 """The stores under contract: memory, Redis on the local server, and Redis on fakeredis.
 
 ``make_store`` runs a test once per kind (ids ``[memory]``, ``[redis]``, ``[fakeredis]``).
-A known disagreement is declared on the test with ``@pytest.mark.xfail_for(*kinds,
-reason=...)``: the test states the contract, and only those kinds get a strict xfail.
 """
 
 from __future__ import annotations
@@ -66,8 +64,4 @@ def make_store(
     kind: str = request.param
     if kind == "redis":
         request.getfixturevalue("redis_url")  # skip in setup, not half-way through the test
-    for mark in request.node.iter_markers("xfail_for"):
-        if kind in mark.args:
-            reason = f"{kind}: {mark.kwargs['reason']}"
-            request.applymarker(pytest.mark.xfail(strict=True, reason=reason))
     return functools.partial(open_store, kind)

@@ -1,8 +1,7 @@
 """The MetricsStore contract: the same assertions for the memory, Redis and fakeredis stores.
 
 Every test runs once per kind of store and states what a user can rely on, whichever store
-is configured. Should a store ever break a case on purpose, ``xfail_for`` (see conftest.py)
-marks just that kind, strictly.
+is configured.
 """
 
 from __future__ import annotations

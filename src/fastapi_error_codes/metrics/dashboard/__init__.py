@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from .queries import DEFAULT_POINTS, MAX_BUCKETS, MAX_POINTS
-from .router import MAX_LIMIT, MAX_STEP_S, MAX_TOP, MAX_WINDOW_S, DashboardAPI
+from .router import DashboardAPI
 from .schemas import (
     ErrorCodeStatsResponse,
     ErrorEventResponse,
@@ -14,13 +13,6 @@ from .schemas import (
 )
 
 __all__ = [
-    "DEFAULT_POINTS",
-    "MAX_BUCKETS",
-    "MAX_LIMIT",
-    "MAX_POINTS",
-    "MAX_STEP_S",
-    "MAX_TOP",
-    "MAX_WINDOW_S",
     "DashboardAPI",
     "ErrorCodeStatsResponse",
     "ErrorEventResponse",

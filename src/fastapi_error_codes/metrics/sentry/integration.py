@@ -86,6 +86,19 @@ def _error_tags(error_code: int, error_name: str, status_code: int | None) -> di
     return tags
 
 
+def _error_context(
+    error_code: int, error_name: str, status_code: int | None, message: str, detail: Any
+) -> dict[str, Any]:
+    """The ``error`` context of a captured event: what the handler answered."""
+    return {
+        "error_code": error_code,
+        "error_name": error_name,
+        "status_code": status_code,
+        "message": message,
+        "detail": detail,
+    }
+
+
 def _tag_scope(
     scope: Any, error_code: int, error_name: str, status_code: int | None, *, declared: bool
 ) -> None:
@@ -241,14 +254,7 @@ class SentryIntegration:
             for key, value in (tags or {}).items():
                 scope.set_tag(str(key), str(value))
             scope.set_context(
-                "error",
-                {
-                    "error_code": error_code,
-                    "error_name": error_name,
-                    "status_code": status_code,
-                    "message": message,
-                    "detail": detail,
-                },
+                "error", _error_context(error_code, error_name, status_code, message, detail)
             )
             scope.level = level
             if exception is not None:
@@ -343,18 +349,11 @@ class SentryIntegration:
                 scope, error.error_code, error.error_name, error.status_code, declared=declared
             )
             scope.level = "error" if error.status_code >= 500 else "warning"
-            scope.set_context(
-                "error",
-                {
-                    "error_code": error.error_code,
-                    "error_name": error.error_name,
-                    "status_code": error.status_code,
-                    "message": error.message,
-                    "detail": error.detail,
-                    "method": request.scope.get("method"),
-                    "route": _route_path(request),
-                },
+            context = _error_context(
+                error.error_code, error.error_name, error.status_code, error.message, error.detail
             )
+            context.update(method=request.scope.get("method"), route=_route_path(request))
+            scope.set_context("error", context)
             sdk.capture_exception(error.exception)
 
     # --- hooks ------------------------------------------------------------------------------
