@@ -1,4 +1,9 @@
-"""Error bodies in both formats, and a JSON encoder that accepts any detail value."""
+"""Error bodies in both formats, and a JSON encoder that accepts any detail value.
+
+Every body is an instance of its model in :mod:`fastapi_error_codes.models` (``ErrorResponse``
+or ``ErrorCodeProblem``) dumped as JSON, so what is sent and what the OpenAPI schema shows
+come from the same definition.
+"""
 
 from __future__ import annotations
 
@@ -14,20 +19,18 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from fastapi_error_codes.models import ErrorCodeProblem, ErrorResponse
+
 __all__ = ["JSON_KEYS", "PROBLEM_KEYS", "build_body", "json_safe", "problem_type"]
 
-#: The keys of the default body, in order.
-JSON_KEYS = ("error_code", "message", "status_code", "detail", "timestamp", "error_name")
+#: The keys of the default body, in order (the fields of ``ErrorResponse``).
+JSON_KEYS = tuple(ErrorResponse.model_fields)
+#: Members of a problem body present only when they apply (validation errors, a structured
+#: detail); every other member of ``ErrorCodeProblem`` is always sent (``instance`` when known).
+_PROBLEM_OPTIONAL = ("errors", "context")
 #: The members of an RFC 9457 body we always send (extensions after the standard five).
-PROBLEM_KEYS = (
-    "type",
-    "title",
-    "status",
-    "detail",
-    "instance",
-    "error_code",
-    "error_name",
-    "timestamp",
+PROBLEM_KEYS = tuple(
+    name for name in ErrorCodeProblem.model_fields if name not in _PROBLEM_OPTIONAL
 )
 
 _MAX_DEPTH = 32
@@ -101,34 +104,37 @@ def build_body(
     instance: str | None,
     type_base: str | None,
 ) -> dict[str, Any]:
-    """Build the body of one error in *response_format*; *detail* must be JSON-safe already.
+    """Build the body of one error in *response_format* through its model, as JSON data.
 
-    ``"json"``: exactly the six keys of :data:`JSON_KEYS` (validation field errors go in
-    ``detail.errors``). ``"problem+json"``: RFC 9457 members, the occurrence's text in
-    ``detail`` and any structured detail in the ``context`` extension.
+    ``"json"``: an :class:`~fastapi_error_codes.models.ErrorResponse`, exactly the six keys
+    of :data:`JSON_KEYS` (validation field errors go in ``detail.errors``). ``"problem+json"``:
+    an :class:`~fastapi_error_codes.models.ErrorCodeProblem`, the occurrence's text in
+    ``detail`` and any structured detail in the ``context`` extension; ``instance``,
+    ``errors`` and ``context`` appear only when present. *detail* is passed through
+    :func:`json_safe` (a no-op for the handler's detail, which already is).
     """
+    detail = json_safe(detail)
     if response_format != "problem+json":
-        return {
+        return ErrorResponse(
+            error_code=error_code,
+            message=message,
+            status_code=status_code,
+            detail={"errors": errors} if errors is not None else detail,
+            timestamp=timestamp,
+            error_name=error_name,
+        ).model_dump(mode="json")
+    structured = errors is None and detail is not None and not isinstance(detail, str)
+    return ErrorCodeProblem.model_validate(
+        {
+            "type": problem_type(type_base, error_code),
+            "title": message,
+            "status": status_code,
+            "detail": detail if isinstance(detail, str) else message,
+            "instance": instance,
             "error_code": error_code,
-            "message": message,
-            "status_code": status_code,
-            "detail": {"errors": errors} if errors is not None else detail,
-            "timestamp": timestamp,
             "error_name": error_name,
+            "timestamp": timestamp,
+            "errors": errors,
+            "context": detail if structured else None,
         }
-    body: dict[str, Any] = {
-        "type": problem_type(type_base, error_code),
-        "title": message,
-        "status": status_code,
-        "detail": detail if isinstance(detail, str) else message,
-    }
-    if instance is not None:
-        body["instance"] = instance
-    body["error_code"] = error_code
-    body["error_name"] = error_name
-    body["timestamp"] = timestamp
-    if errors is not None:
-        body["errors"] = errors
-    elif detail is not None and not isinstance(detail, str):
-        body["context"] = detail
-    return body
+    ).model_dump(mode="json")

@@ -8,10 +8,13 @@ import json
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, cast
 
+from pydantic import BaseModel
+
 from fastapi_error_codes._bodies import build_body
 from fastapi_error_codes._builtin import VALIDATION_STATUS, builtin_error
 from fastapi_error_codes._catalog import CatalogEntry, ErrorCatalog, error_catalog
 from fastapi_error_codes.errors import BaseAppException, ErrorInfo
+from fastapi_error_codes.models import ErrorCodeFieldError, ErrorCodeProblem, ErrorResponse
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
@@ -51,67 +54,25 @@ _EXAMPLE_FIELD_ERRORS = [
 ErrorSpec = type[BaseAppException] | int
 
 
+#: The shared components and the models they are the (serialization) schemas of.
+_COMPONENT_MODELS: dict[str, type[BaseModel]] = {
+    FIELD_ERROR_SCHEMA_NAME: ErrorCodeFieldError,
+    BODY_SCHEMA_NAME: ErrorResponse,
+    PROBLEM_SCHEMA_NAME: ErrorCodeProblem,
+}
+
+
 def _schemas() -> dict[str, dict[str, Any]]:
-    timestamp = {"type": "string", "format": "date-time", "description": "UTC, ISO 8601"}
-    code = {"type": "integer", "minimum": 0, "maximum": 9999, "description": "Error code"}
-    field_errors = {"type": "array", "items": {"$ref": _REF + FIELD_ERROR_SCHEMA_NAME}}
-    return {
-        FIELD_ERROR_SCHEMA_NAME: {
-            "title": FIELD_ERROR_SCHEMA_NAME,
-            "type": "object",
-            "required": ["location", "pointer", "message", "type"],
-            "properties": {
-                "location": {
-                    "type": "array",
-                    "items": {"anyOf": [{"type": "string"}, {"type": "integer"}]},
-                },
-                "pointer": {"type": "string", "description": "RFC 6901 JSON pointer"},
-                "message": {"type": "string"},
-                "type": {"type": "string"},
-            },
-        },
-        BODY_SCHEMA_NAME: {
-            "title": BODY_SCHEMA_NAME,
-            "type": "object",
-            "required": [
-                "error_code",
-                "message",
-                "status_code",
-                "detail",
-                "timestamp",
-                "error_name",
-            ],
-            "additionalProperties": False,
-            "properties": {
-                "error_code": code,
-                "message": {"type": "string"},
-                "status_code": {"type": "integer", "minimum": 400, "maximum": 599},
-                "detail": {
-                    "description": "Any JSON value; validation errors: {errors: [...]}",
-                },
-                "timestamp": timestamp,
-                "error_name": {"type": "string"},
-            },
-        },
-        PROBLEM_SCHEMA_NAME: {
-            "title": PROBLEM_SCHEMA_NAME,
-            "description": "RFC 9457 problem details with error code extensions",
-            "type": "object",
-            "required": ["type", "title", "status", "detail", "error_code", "error_name"],
-            "properties": {
-                "type": {"type": "string", "format": "uri-reference"},
-                "title": {"type": "string"},
-                "status": {"type": "integer", "minimum": 400, "maximum": 599},
-                "detail": {"type": "string"},
-                "instance": {"type": "string", "format": "uri-reference"},
-                "error_code": code,
-                "error_name": {"type": "string"},
-                "timestamp": timestamp,
-                "errors": field_errors,
-                "context": {"description": "Structured detail of the error, if any"},
-            },
-        },
-    }
+    """The shared components, generated from the body models (references between them kept)."""
+    schemas: dict[str, dict[str, Any]] = {}
+    for name, model in _COMPONENT_MODELS.items():
+        schema = model.model_json_schema(mode="serialization", ref_template=_REF + "{model}")
+        nested = schema.pop("$defs", {})
+        missing = set(nested) - set(_COMPONENT_MODELS)
+        if missing:  # pragma: no cover - a model referring to one that is no component
+            raise RuntimeError(f"{name} refers to models without a component: {sorted(missing)}")
+        schemas[name] = schema
+    return schemas
 
 
 def _info_of(spec: ErrorSpec) -> ErrorInfo:
