@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any, ClassVar, TypedDict
 
 from fastapi_error_codes._bodies import build_body
@@ -45,10 +46,30 @@ class ErrorInfo:
     domain: str | None = None
     exception_class: type[BaseAppException] | None = None
     builtin: bool = False
+    #: Further facts declared with the error (``@register_exception(..., team="payments")``),
+    #: read-only. Compared, but not hashed: it may hold unhashable values.
+    metadata: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}), hash=False)
+
+    def __post_init__(self) -> None:
+        # A read-only copy: the caller's dict may change later, the declaration must not.
+        object.__setattr__(self, "metadata", MappingProxyType(dict(self.metadata)))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # A mappingproxy neither pickles nor deep-copies: rebuild from a plain dict.
+        return (_restore_info, (self.__class__, self._state()))
+
+    def _state(self) -> dict[str, Any]:
+        state = {name: getattr(self, name) for name in self.__dataclass_fields__}
+        state["metadata"] = dict(self.metadata)
+        return state
 
     def public_fields(self) -> ErrorFields:
         """Code, name, status and declared message: the fields every rendering shows."""
         return _public_fields(self)
+
+
+def _restore_info(cls: type[ErrorInfo], state: dict[str, Any]) -> ErrorInfo:
+    return cls(**state)
 
 
 def _is_int(value: object) -> bool:
@@ -145,13 +166,15 @@ class BaseAppException(Exception):
         )
 
     def add_detail(self, key: str, value: Any) -> BaseAppException:
-        """Add ``key: value`` to the detail mapping (created if empty); returns ``self``."""
+        """Add ``key: value`` to the detail mapping (created if empty); returns ``self``.
+
+        A detail that is not a dict becomes ``{"previous": <old detail>, key: value}``, as in
+        the original fastapi-error-code.
+        """
         if self.detail is None:
             self.detail = {}
-        if not isinstance(self.detail, dict):
-            raise TypeError(
-                f"add_detail needs a dict detail, but detail is a {type(self.detail).__name__}"
-            )
+        elif not isinstance(self.detail, dict):
+            self.detail = {"previous": self.detail}
         self.detail[key] = value
         return self
 

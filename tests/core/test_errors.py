@@ -59,8 +59,16 @@ def test_to_dict(user_not_found: type[BaseAppException]) -> None:
 def test_add_detail_chains() -> None:
     exc = BaseAppException(1, "m").add_detail("a", 1).add_detail("b", 2)
     assert exc.detail == {"a": 1, "b": 2}
-    with pytest.raises(TypeError, match="dict detail"):
-        BaseAppException(1, "m", detail="text").add_detail("a", 1)
+
+
+@pytest.mark.parametrize("old", ["text", ["a", "list"], 0])
+def test_add_detail_keeps_a_non_dict_detail_as_previous(old: object) -> None:
+    # As in the original fastapi-error-code (this used to raise TypeError).
+    exc = BaseAppException(1, "m", detail=old)
+    assert exc.add_detail("a", 1) is exc
+    assert exc.detail == {"previous": old, "a": 1}
+    exc.add_detail("b", 2)
+    assert exc.detail == {"previous": old, "a": 1, "b": 2}
 
 
 def test_undeclared_needs_a_code() -> None:
