@@ -49,9 +49,10 @@ class Checkout(BaseModel):
 
 def metrics_config() -> MetricsConfig:
     """Sentry on when ``SENTRY_DSN`` is set; masking adds ``iban`` to the default patterns."""
+    dsn = os.environ.get("SENTRY_DSN") or None
     return MetricsConfig.development(
-        sentry_enabled=True,
-        sentry_dsn=os.environ.get("SENTRY_DSN") or None,
+        sentry_enabled=dsn is not None,  # Sentry on without a DSN is refused by the config
+        sentry_dsn=dsn,
         sentry_environment=os.environ.get("SENTRY_ENVIRONMENT") or None,
         pii_patterns=["iban"],
     )

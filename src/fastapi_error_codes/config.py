@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from fastapi_error_codes._settings import ENV_PREFIX, Settings
 from fastapi_error_codes.errors import BaseAppException
@@ -34,6 +34,18 @@ def _check_locale(name: str, value: object) -> None:
 @dataclass(frozen=True)
 class ErrorHandlerConfig(Settings):
     """How errors are answered: body format, localisation, and how much a 500 may reveal."""
+
+    #: The original fastapi-error-code's variables, read by ``from_env`` besides ``FEC_<FIELD>``
+    #: (which wins when both are set), and only with the default prefix.
+    legacy_env: ClassVar[Mapping[str, str]] = MappingProxyType(
+        {
+            "ERROR_LOCALE": "default_locale",
+            "ERROR_FALLBACK_LOCALES": "fallback_locales",
+            "ERROR_DEBUG": "debug_mode",
+            "ERROR_TRACEBACK": "include_traceback",
+            "ERROR_LOCALE_DIR": "locale_dir",
+        }
+    )
 
     default_locale: str = "en"
     fallback_locales: Sequence[str] = ()
@@ -129,5 +141,10 @@ class ErrorHandlerConfig(Settings):
     def from_environment(
         cls, environ: Mapping[str, str] | None = None, prefix: str = ENV_PREFIX
     ) -> ErrorHandlerConfig:
-        """The same as :meth:`from_env` (``FEC_<FIELD>`` variables), under its earlier name."""
+        """The same as :meth:`from_env`, under the original's name.
+
+        Reads ``FEC_<FIELD>`` and, with the default prefix, the original's ``ERROR_LOCALE``,
+        ``ERROR_FALLBACK_LOCALES`` (comma-separated), ``ERROR_DEBUG``, ``ERROR_TRACEBACK`` and
+        ``ERROR_LOCALE_DIR``; when both names of a field are set, ``FEC_<FIELD>`` wins.
+        """
         return cls.from_env(environ, prefix)

@@ -102,7 +102,11 @@ def _flatten(data: Mapping[str, Any], prefix: str, out: dict[str, str], source: 
 
 
 class MessageProvider:
-    """Messages per locale from ``<locale_dir>/<locale>.json``, nested keys joined by dots."""
+    """Messages per locale from ``<locale_dir>/<locale>.json``, nested keys joined by dots.
+
+    ``locale_dir`` must be a directory holding ``<default_locale>.json``; otherwise the
+    constructor raises ``ValueError`` naming the missing file and the locales found.
+    """
 
     def __init__(
         self,
@@ -119,6 +123,16 @@ class MessageProvider:
         self._files: dict[str, Path] = {}
         self._messages: dict[str, dict[str, str]] = {}
         self._scan()
+        if (
+            not isinstance(default_locale, str)
+            or normalize_locale(default_locale) not in self._files
+        ):
+            found = ", ".join(self.get_available_locales()) or "none"
+            raise ValueError(
+                f"default locale file {str(self.locale_dir / f'{default_locale}.json')!r} not "
+                f"found; locales found in {str(self.locale_dir)!r}: {found}. Add the file or "
+                "set default_locale to one of them"
+            )
 
     def _scan(self) -> None:
         # File names come only from the directory listing: a locale from a request header is

@@ -124,3 +124,80 @@ def test_hashable_and_equal(registry: ErrorRegistry) -> None:
     assert one == two
     assert hash(one) == hash(two)
     assert len({one, two, ErrorHandlerConfig()}) == 2
+
+
+def test_to_dict_and_from_dict_round_trip(registry: ErrorRegistry, tmp_path: Path) -> None:
+    @register_exception(error_code=1, message="m", status_code=404, registry=registry)
+    class Missing(BaseAppException):
+        pass
+
+    config = ErrorHandlerConfig(
+        default_locale="ko",
+        fallback_locales=("ja", "en"),
+        locale_dir=tmp_path,
+        response_format="problem+json",
+        framework_errors={404: Missing},
+    )
+    data = config.to_dict()
+    assert data == {
+        "default_locale": "ko",
+        "fallback_locales": ["ja", "en"],
+        "debug_mode": False,
+        "include_traceback": False,
+        "locale_dir": tmp_path,
+        "response_format": "problem+json",
+        "problem_type_base": None,
+        "framework_errors": {404: Missing},  # classes round-trip as objects
+    }
+    assert type(data["framework_errors"]) is dict
+    assert ErrorHandlerConfig.from_dict(data) == config
+    assert ErrorHandlerConfig.from_dict(ErrorHandlerConfig().to_dict()) == ErrorHandlerConfig()
+    assert ErrorHandlerConfig.from_dict({}) == ErrorHandlerConfig()
+
+
+def test_from_dict_validates_and_refuses_unknown_keys() -> None:
+    with pytest.raises(ValueError, match=r"unknown keys locale; allowed: default_locale, "):
+        ErrorHandlerConfig.from_dict({"locale": "ko"})
+    with pytest.raises(ValueError, match="language tag"):
+        ErrorHandlerConfig.from_dict({"default_locale": "../x"})
+
+
+def test_copy_and_update() -> None:
+    config = ErrorHandlerConfig(debug_mode=True)
+    assert config.copy() == config and config.copy() is not config
+    assert config.update(default_locale="ko") == config.replace(default_locale="ko")
+    with pytest.raises(ValueError, match="language tag"):
+        config.update(default_locale="")
+
+
+def test_original_variables(tmp_path: Path) -> None:
+    env = {
+        "ERROR_LOCALE": "ko",
+        "ERROR_FALLBACK_LOCALES": "ja, en",
+        "ERROR_DEBUG": "true",
+        "ERROR_TRACEBACK": "1",
+        "ERROR_LOCALE_DIR": str(tmp_path),
+    }
+    assert ErrorHandlerConfig.from_env(env) == ErrorHandlerConfig(
+        default_locale="ko",
+        fallback_locales=("ja", "en"),
+        debug_mode=True,
+        include_traceback=True,
+        locale_dir=str(tmp_path),
+    )
+    assert set(ErrorHandlerConfig.legacy_env) == set(env)
+
+
+def test_ours_win_over_the_original_variables() -> None:
+    env = {"ERROR_LOCALE": "ko", "FEC_DEFAULT_LOCALE": "de", "ERROR_DEBUG": "true"}
+    config = ErrorHandlerConfig.from_environment(env)
+    assert (config.default_locale, config.debug_mode) == ("de", True)
+    # another prefix is a namespace of its own: the original names are not read
+    assert ErrorHandlerConfig.from_environment(env, prefix="APP_") == ErrorHandlerConfig()
+
+
+def test_bad_original_values_name_their_variable() -> None:
+    with pytest.raises(ValueError, match=r"ERROR_DEBUG='maybe' is not valid"):
+        ErrorHandlerConfig.from_env({"ERROR_DEBUG": "maybe"})
+    with pytest.raises(ValueError, match=r"existing directory.*ERROR_LOCALE_DIR"):
+        ErrorHandlerConfig.from_env({"ERROR_LOCALE_DIR": "/no/such/dir"})

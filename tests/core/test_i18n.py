@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from fastapi_error_codes import MessageProvider, negotiate_locale, parse_accept_language
+from fastapi_error_codes import (
+    ErrorHandlerConfig,
+    MessageProvider,
+    negotiate_locale,
+    parse_accept_language,
+)
 from fastapi_error_codes.i18n import format_message
 
 
@@ -119,3 +125,24 @@ class TestProvider:
     def test_header_never_becomes_a_path(self, locale_dir: Path) -> None:
         provider = MessageProvider(locale_dir)
         assert provider.get_message("k", "../../etc/passwd", default="d") == "d"
+
+    def test_missing_default_locale_file(self, locale_dir: Path) -> None:
+        with pytest.raises(ValueError, match=r"fr\.json.* not found.*: de, de-CH, en, ko"):
+            MessageProvider(locale_dir, default_locale="fr")
+
+    def test_empty_dir_names_no_locales(self, tmp_path: Path) -> None:
+        with pytest.raises(ValueError, match=r"en\.json.* not found.*: none"):
+            MessageProvider(tmp_path)
+
+    def test_default_locale_matches_its_file_in_any_spelling(self, locale_dir: Path) -> None:
+        assert MessageProvider(locale_dir, default_locale="DE_ch").get_message("errors.404") == (
+            "Nüt da"
+        )
+
+
+def test_setup_refuses_a_locale_dir_without_the_default_file(
+    make_client: Callable[..., object], locale_dir: Path
+) -> None:
+    # The handler builds its provider at setup: the mistake shows there, not on a request.
+    with pytest.raises(ValueError, match=r"ja\.json"):
+        make_client(ErrorHandlerConfig(locale_dir=locale_dir, default_locale="ja"))

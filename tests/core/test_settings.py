@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
 import pytest
 
@@ -95,3 +96,69 @@ def test_both_configs_share_the_method_name() -> None:
     assert ErrorHandlerConfig.from_env(env).debug_mode is True
     # framework_errors (classes) is declared not readable from text: a variable is ignored
     assert ErrorHandlerConfig.from_env({"FEC_FRAMEWORK_ERRORS": "x"}) == ErrorHandlerConfig()
+
+
+def test_copy_update_and_dicts() -> None:
+    sample = Sample(count=3, items=("a", "b"), table={"k": 1})
+    copied = sample.copy()
+    assert copied == sample and copied is not sample
+    assert sample.update(count=4) == sample.replace(count=4)
+    assert sample.update(count=4) == Sample(count=4, items=("a", "b"), table={"k": 1})
+    with pytest.raises(ValueError, match="one of 'json'"):
+        ErrorHandlerConfig().update(response_format="xml")  # validated like the constructor
+    data = sample.to_dict()
+    assert data["items"] == ["a", "b"] and type(data["items"]) is list
+    assert data["table"] == {"k": 1} and type(data["table"]) is dict
+    assert data["where"] is None and data["mode"] == "a"
+    assert list(data) == [f.name for f in dataclasses.fields(Sample)]
+    assert Sample.from_dict(data) == sample
+    assert Sample.from_dict({"count": 9}) == Sample(count=9)  # missing keys: defaults
+
+
+def test_from_dict_refuses_unknown_keys_naming_the_allowed() -> None:
+    with pytest.raises(ValueError, match=r"unknown keys colour, size; allowed: flag, count"):
+        Sample.from_dict({"size": 1, "colour": "red", "count": 2})
+    with pytest.raises(TypeError, match="needs a mapping"):
+        Sample.from_dict([("count", 1)])  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class Legacy(Settings):
+    legacy_env: ClassVar[Mapping[str, str]] = {"OLD_COUNT": "count", "OLD_ITEMS": "items"}
+
+    count: int = 0
+    items: Sequence[str] = ()
+    table: Mapping[str, int] = field(default_factory=dict, metadata={"env": False})
+
+
+def test_legacy_names_are_read_and_ours_win() -> None:
+    assert Legacy.from_env({"OLD_COUNT": "2", "OLD_ITEMS": "a,b"}) == Legacy(2, ("a", "b"))
+    assert Legacy.from_env({"OLD_COUNT": "2", "FEC_COUNT": "5"}).count == 5
+    # ours wins even when it is the one holding a bad value: the error names it
+    with pytest.raises(ValueError, match=r"^FEC_COUNT='x'"):
+        Legacy.from_env({"OLD_COUNT": "2", "FEC_COUNT": "x"})
+    with pytest.raises(ValueError, match=r"^OLD_COUNT='x' is not valid: expected a whole number"):
+        Legacy.from_env({"OLD_COUNT": "x"})
+
+
+def test_legacy_names_are_read_only_with_the_default_prefix() -> None:
+    assert Legacy.from_env({"OLD_COUNT": "2"}, prefix="APP_") == Legacy()
+    assert Legacy.from_env({"OLD_COUNT": "2", "APP_COUNT": "3"}, prefix="APP_").count == 3
+
+
+def test_a_legacy_name_of_an_unreadable_field_is_a_declaration_error() -> None:
+    @dataclass(frozen=True)
+    class Wrong(Settings):
+        legacy_env: ClassVar[Mapping[str, str]] = {"OLD_TABLE": "table"}
+
+        table: Mapping[str, int] = field(default_factory=dict, metadata={"env": False})
+
+    with pytest.raises(TypeError, match=r"Wrong.legacy_env maps OLD_TABLE to 'table'"):
+        Wrong.from_env({})
+
+
+def test_validation_errors_name_the_variables_used() -> None:
+    with pytest.raises(
+        ValueError, match=r"language tag.*\(from environment variables: ERROR_LOCALE\)"
+    ):
+        ErrorHandlerConfig.from_env({"ERROR_LOCALE": "../x"})

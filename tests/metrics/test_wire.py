@@ -68,17 +68,17 @@ def test_series_fields_round_trip() -> None:
 
 
 def test_a_drained_buffer_becomes_one_batch_and_its_events_decode() -> None:
-    config = MetricsConfig.testing(max_events=2)
+    config = MetricsConfig.testing(max_events=100)  # the smallest cap a config allows
     buffer = LocalBuffer(config, on_roll=lambda: None)
-    for i in range(3):
+    for i in range(101):
         buffer.record(301, "UserNotFound", 404, f"user {i}", {"id": i}, "/users/{id}", "GET")
     drained = buffer.drain()
     batch = WireEncoder(config).batch(drained, "w-1", seq=7)
     assert (batch.worker_id, batch.seq, batch.names) == ("w-1", 7, {301: "UserNotFound"})
-    assert list(batch.counts.values()) == [3]
-    assert batch.events_dropped == 1  # max_events keeps the newest two
+    assert list(batch.counts.values()) == [101]
+    assert batch.events_dropped == 1  # max_events keeps the newest hundred
     events = [decode_event(json.loads(e)) for e in batch.events]
-    assert [e.message for e in events] == ["user 1", "user 2"]
+    assert [e.message for e in events] == [f"user {i}" for i in range(1, 101)]
     assert (events[0].path, events[0].method, events[0].detail) == ("/users/{id}", "GET", {"id": 1})
-    assert select_events(reversed(batch.events), 1, 301)[0]["m"] == "user 2"
+    assert select_events(reversed(batch.events), 1, 301)[0]["m"] == "user 100"
     assert buffer.drain().recorded == 0  # drained once

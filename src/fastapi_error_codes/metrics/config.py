@@ -1,15 +1,25 @@
-"""MetricsConfig: the frozen, validated configuration of the monitoring part, and its presets."""
+"""MetricsConfig: the frozen, validated configuration of the monitoring part, and its presets.
+
+``MetricsPreset`` keeps the original fastapi-error-code's preset spellings and values.
+"""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from types import MappingProxyType
+from typing import Any, ClassVar
 
 from .._settings import ENV_PREFIX, Settings
 
-__all__ = ["REDIS_URL_SCHEMES", "MetricsConfig", "get_config_from_env"]
+__all__ = [
+    "MAX_EVENTS_RANGE",
+    "REDIS_URL_SCHEMES",
+    "MetricsConfig",
+    "MetricsPreset",
+    "get_config_from_env",
+]
 
 #: URL schemes accepted for ``redis_url``; the scheme selects standalone, Cluster or Sentinel.
 REDIS_URL_SCHEMES = (
@@ -22,6 +32,21 @@ REDIS_URL_SCHEMES = (
     "rediss+sentinel",
 )
 
+#: The smallest and the largest ``max_events`` (the original's bounds).
+MAX_EVENTS_RANGE = (100, 1_000_000)
+
+#: The original's fields, read from ``METRICS_<FIELD>`` too.
+_LEGACY_FIELDS = (
+    "enabled",
+    "collection_interval_ms",
+    "max_events",
+    "prometheus_enabled",
+    "sentry_enabled",
+    "sentry_dsn",
+    "dashboard_enabled",
+    "pii_patterns",
+)
+
 _NAMESPACE_RE = re.compile(r"^[A-Za-z0-9_.:\-]{1,64}$")
 
 
@@ -30,9 +55,30 @@ def _positive(name: str, value: object, *, minimum: float = 1) -> None:
         raise ValueError(f"MetricsConfig.{name} must be a number >= {minimum}, got {value!r}")
 
 
+def _check_max_events(value: object) -> None:
+    low, high = MAX_EVENTS_RANGE
+    allowed = f"a whole number from {low} to {high}"
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"MetricsConfig.max_events must be {allowed}, got {value!r}")
+    if value < low:
+        raise ValueError(
+            f"MetricsConfig.max_events must be at least {low} ({allowed}), got {value}"
+        )
+    if value > high:
+        raise ValueError(
+            f"MetricsConfig.max_events must not exceed {high} ({allowed}), got {value}"
+        )
+
+
 @dataclass(frozen=True)
 class MetricsConfig(Settings):
     """Configuration of error metrics: collection, fleet store, exporters and endpoints."""
+
+    #: The original fastapi-error-code's variables, read by ``from_env`` besides ``FEC_<FIELD>``
+    #: (which wins when both are set), and only with the default prefix.
+    legacy_env: ClassVar[Mapping[str, str]] = MappingProxyType(
+        {f"METRICS_{name.upper()}": name for name in _LEGACY_FIELDS}
+    )
 
     # --- the spec's fields ---
     enabled: bool = True
@@ -71,7 +117,7 @@ class MetricsConfig(Settings):
                 "MetricsConfig.collection_interval_ms must be a whole number of seconds "
                 f"(a multiple of 1000), got {self.collection_interval_ms!r}"
             )
-        _positive("max_events", self.max_events)
+        _check_max_events(self.max_events)
         _positive("flush_interval_ms", self.flush_interval_ms, minimum=10)
         _positive("retention_s", self.retention_s, minimum=60)
         if self.retention_s * 1000 < self.collection_interval_ms:
@@ -112,6 +158,11 @@ class MetricsConfig(Settings):
                 )
         if self.auth_token is not None and len(self.auth_token) < 16:
             raise ValueError("MetricsConfig.auth_token must be at least 16 characters long")
+        if self.sentry_enabled and not self.sentry_dsn:
+            raise ValueError(
+                "MetricsConfig.sentry_dsn is required when sentry_enabled is True: pass the "
+                "project's DSN, or leave sentry_enabled False"
+            )
 
     @property
     def bucket_width_s(self) -> int:
@@ -150,8 +201,77 @@ class MetricsConfig(Settings):
         )
 
 
+class MetricsPreset:
+    """The original's presets, as static methods returning a ``MetricsConfig``.
+
+    Each takes ``**overrides`` (any ``MetricsConfig`` field, e.g. ``redis_url=``) applied on
+    top of the preset's values. ``MetricsConfig.development()`` and its siblings are this
+    library's own presets (fast flushes, bounds for tests) and differ from these.
+    """
+
+    @staticmethod
+    def development(**overrides: Any) -> MetricsConfig:
+        """Collection on in 60 s buckets, 1000 events, Prometheus and dashboard on, Sentry off."""
+        base = {
+            "enabled": True,
+            "collection_interval_ms": 60000,
+            "max_events": 1000,
+            "prometheus_enabled": True,
+            "sentry_enabled": False,
+            "dashboard_enabled": True,
+        }
+        return MetricsConfig._preset(base, overrides)
+
+    @staticmethod
+    def production(sentry_dsn: str, **overrides: Any) -> MetricsConfig:
+        """30 s buckets, 50000 events, everything on, Sentry with *sentry_dsn* (required)."""
+        if not sentry_dsn:
+            raise ValueError(
+                "sentry_dsn is required for production preset: "
+                "MetricsPreset.production(sentry_dsn='https://<key>@<host>/<project>')"
+            )
+        base = {
+            "enabled": True,
+            "collection_interval_ms": 30000,
+            "max_events": 50000,
+            "prometheus_enabled": True,
+            "sentry_enabled": True,
+            "sentry_dsn": sentry_dsn,
+            "dashboard_enabled": True,
+        }
+        return MetricsConfig._preset(base, overrides)
+
+    @staticmethod
+    def testing(**overrides: Any) -> MetricsConfig:
+        """Everything off (no collection, exporters or endpoints), 500 events."""
+        base = {
+            "enabled": False,
+            "max_events": 500,
+            "prometheus_enabled": False,
+            "sentry_enabled": False,
+            "dashboard_enabled": False,
+        }
+        return MetricsConfig._preset(base, overrides)
+
+    @staticmethod
+    def disabled(**overrides: Any) -> MetricsConfig:
+        """Everything off: no collection, no exporters, no endpoints."""
+        base = {
+            "enabled": False,
+            "prometheus_enabled": False,
+            "sentry_enabled": False,
+            "dashboard_enabled": False,
+        }
+        return MetricsConfig._preset(base, overrides)
+
+
 def get_config_from_env(
     environ: Mapping[str, str] | None = None, prefix: str = ENV_PREFIX
 ) -> MetricsConfig:
-    """Build a MetricsConfig from ``FEC_<FIELD>`` variables (``MetricsConfig.from_env``)."""
+    """Build a MetricsConfig from the environment (``MetricsConfig.from_env``).
+
+    Reads ``FEC_<FIELD>`` and, with the default prefix, the original's ``METRICS_<FIELD>`` for
+    its eight fields (``METRICS_ENABLED``, ``METRICS_MAX_EVENTS``, ``METRICS_SENTRY_DSN``, ...);
+    when both names of a field are set, ``FEC_<FIELD>`` wins.
+    """
     return MetricsConfig.from_env(environ, prefix)

@@ -57,5 +57,5 @@ def test_example_config_is_valid_without_environment(monkeypatch: pytest.MonkeyP
     monkeypatch.delenv("SENTRY_DSN", raising=False)
     config = example.metrics_config()
     assert isinstance(config, MetricsConfig)
-    assert config.sentry_enabled and config.sentry_dsn is None
+    assert not config.sentry_enabled and config.sentry_dsn is None
     assert "iban" in config.pii_patterns

@@ -175,11 +175,10 @@ def test_enabled_without_sentry_sdk_is_one_clear_error() -> None:
     "config",
     [
         MetricsConfig.testing(),
-        MetricsConfig.testing(sentry_enabled=True),  # no DSN
         MetricsConfig.testing(sentry_enabled=False, sentry_dsn=FAKE_DSN),
     ],
 )
-def test_disabled_or_no_dsn_is_a_no_op(config: MetricsConfig) -> None:
+def test_disabled_is_a_no_op(config: MetricsConfig) -> None:
     integration = SentryIntegration(config)
     assert not integration.enabled
     integration.initialize()
@@ -191,6 +190,14 @@ def test_disabled_or_no_dsn_is_a_no_op(config: MetricsConfig) -> None:
     integration.configure_scope({"tags": {"a": "b"}})
     integration.observe(fake_request(), handled(unavailable()))
     assert integration.flush(timeout=0.1) is True
+
+
+def test_enabled_without_a_dsn_is_refused_by_the_config() -> None:
+    # Sentry on without a DSN used to be a silent no-op; the config now refuses it.
+    with pytest.raises(ValueError, match="sentry_dsn is required when sentry_enabled is True"):
+        MetricsConfig.testing(sentry_enabled=True)
+    with pytest.raises(ValueError, match="sentry_dsn is required"):
+        MetricsConfig.testing(sentry_enabled=True, sentry_dsn="")
 
 
 # --- lifecycle ------------------------------------------------------------------------------

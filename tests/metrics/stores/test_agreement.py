@@ -20,7 +20,7 @@ from fastapi_error_codes.metrics.models import OVERFLOW_CODE, Batch
 from tests.metrics.stores._batches import WIDTH, batch, current_bucket, event
 
 KINDS = ("memory", "redis", "fakeredis")
-CONFIG: dict[str, Any] = {"max_series": 6, "max_events": 20, "retention_s": 10 * WIDTH}
+CONFIG: dict[str, Any] = {"max_series": 6, "max_events": 100, "retention_s": 10 * WIDTH}
 WORKERS = ("w1", "w2", "w3", "w4")
 
 Step = tuple[str, Any]  # ("apply", Batch) or ("retire", worker id)

@@ -122,7 +122,7 @@ def test_names_are_kept_only_for_codes_with_a_series_of_their_own(make_store: Ma
 
 
 def test_recent_events_are_newest_first_within_and_across_batches(make_store: MakeStore) -> None:
-    store = make_store(max_events=10)
+    store = make_store(max_events=100)
     assert store.apply(batch(1, events=[event(1, 1), event(2, 2)]))
     assert store.apply(batch(2, events=[event(1, 3), event(3, 4), event(1, 5)]))
     assert ids(store.recent_events(10)) == ["e5", "e4", "e3", "e2", "e1"]
@@ -131,7 +131,7 @@ def test_recent_events_are_newest_first_within_and_across_batches(make_store: Ma
 
 
 def test_recent_events_filter_by_error_code(make_store: MakeStore) -> None:
-    store = make_store(max_events=10)
+    store = make_store(max_events=100)
     assert store.apply(batch(1, events=[event(1, 1), event(2, 2), event(1, 3)]))
     assert store.apply(batch(2, events=[event(3, 4), event(1, 5)]))
     assert ids(store.recent_events(10, error_code=1)) == ["e5", "e3", "e1"]
@@ -141,22 +141,24 @@ def test_recent_events_filter_by_error_code(make_store: MakeStore) -> None:
 
 
 def test_the_newest_max_events_are_kept(make_store: MakeStore) -> None:
-    store = make_store(max_events=5)
+    store = make_store(max_events=100)  # the smallest cap a config allows
     for seq in range(1, 4):
-        assert store.apply(batch(seq, events=[event(seq % 2, 4 * seq + i) for i in range(4)]))
-    assert store.apply(batch(4, events=[event(7, n) for n in range(100, 108)]))  # > cap at once
-    assert ids(store.recent_events(5)) == ["e107", "e106", "e105", "e104", "e103"]
-    assert ids(store.recent_events(5, error_code=1)) == []  # older than the newest 5
+        assert store.apply(batch(seq, events=[event(seq % 2, 40 * seq + i) for i in range(40)]))
+    # > cap at once
+    assert store.apply(batch(4, events=[event(7, n) for n in range(1000, 1108)]))
+    assert ids(store.recent_events(5)) == ["e1107", "e1106", "e1105", "e1104", "e1103"]
+    assert ids(store.recent_events(100)) == [f"e{n}" for n in range(1107, 1007, -1)]
+    assert ids(store.recent_events(5, error_code=1)) == []  # older than the newest 100
 
 
 def test_never_more_than_max_events_are_visible(make_store: MakeStore) -> None:
     # The contract: recent_events returns at most min(limit, max_events) events, the newest.
     # Redis may *hold* more (approximate trimming is cheaper); they must not be visible.
-    store = make_store(max_events=5)
+    store = make_store(max_events=100)  # the smallest cap a config allows
     for seq in range(1, 4):
-        assert store.apply(batch(seq, events=[event(1, 4 * seq + i) for i in range(4)]))
-    assert ids(store.recent_events(100)) == ["e15", "e14", "e13", "e12", "e11"]
-    assert len(store.recent_events(100, error_code=1)) == 5
+        assert store.apply(batch(seq, events=[event(1, 40 * seq + i) for i in range(40)]))
+    assert ids(store.recent_events(1000)) == [f"e{n}" for n in range(159, 59, -1)]
+    assert len(store.recent_events(1000, error_code=1)) == 100
 
 
 def test_a_filter_looks_through_the_newest_events_only(make_store: MakeStore) -> None:

@@ -11,7 +11,7 @@ from tests.metrics._doubles import FakeClock
 
 
 def test_store_evicts_old_buckets_and_bounds_events(monkeypatch: pytest.MonkeyPatch) -> None:
-    config = MetricsConfig.testing(retention_s=120, max_events=50)
+    config = MetricsConfig.testing(retention_s=120, max_events=100)
     store = MemoryStore(config)
 
     clock = FakeClock(1_700_000_040.0)
@@ -23,4 +23,4 @@ def test_store_evicts_old_buckets_and_bounds_events(monkeypatch: pytest.MonkeyPa
     view = store.read(window_s=3600)
     assert view.totals == {(301, 404): 10}  # totals keep everything
     assert len(view.buckets) <= 4  # retention 120 s: old buckets are gone
-    assert len(store.recent_events(1000)) == 50
+    assert len(store.recent_events(1000)) == 100  # 200 were applied
