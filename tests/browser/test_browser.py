@@ -138,6 +138,11 @@ def seeded(server: str) -> dict[int, int]:
         while True:
             rows = client.get(PAGE + "top-errors").json()
             if {r["error_code"]: r["count"] for r in rows} == expected:
+                assert [r["rank"] for r in rows] == list(range(1, len(rows) + 1))
+                # /recent is {"events", "count", "timestamp"}: the page renders its events.
+                recent = client.get(PAGE + "recent").json()
+                live = sum(times for _method, _route, times in LIVE.values())
+                assert recent["count"] == len(recent["events"]) == live
                 return expected
             assert time.monotonic() < deadline, f"totals never reached {expected}: {rows}"
             time.sleep(0.1)

@@ -131,11 +131,12 @@ def test_with_dashboard_endpoints(dashboard_client: TestClient) -> None:
     assert summary["last_5m"] == 4
     top = c.get("/api/metrics/top-errors", headers=KEY).json()
     assert [(t["error_code"], t["count"]) for t in top] == [(320, 3), (480, 1)]
-    recent = c.get("/api/metrics/recent", params={"limit": 2}, headers=KEY).json()
-    assert len(recent) == 2
+    answer = c.get("/api/metrics/recent", params={"limit": 2}, headers=KEY).json()
+    assert answer["count"] == 2
+    recent = answer["events"]
     assert recent[0]["error_code"] == 480  # newest first
     by_code = c.get("/api/metrics/by-code/320", headers=KEY).json()
-    assert (by_code["total"], by_code["error_name"]) == (3, "ReportNotFound")
+    assert (by_code["count"], by_code["error_name"]) == (3, "ReportNotFound")
     assert c.get("/metrics").status_code == 404  # Prometheus is off in this example
 
 

@@ -31,7 +31,7 @@ MAX_EXAMPLES = 25
 LIBRARY_OPERATIONS = (
     "GET /api/metrics/summary",
     "GET /api/metrics/recent",
-    "GET /api/metrics/by-code/{code}",
+    "GET /api/metrics/by-code/{error_code}",
     "GET /api/metrics/top-errors",
     "GET /api/metrics/timeseries",
 )

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from fastapi_error_codes.metrics.models import OVERFLOW_CODE
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from fastapi_error_codes.metrics import ErrorMetricsCollector
+from fastapi_error_codes.metrics.models import OVERFLOW_CODE, Batch
 from tests.metrics.conftest import MakeCollector
 
 
@@ -44,3 +49,50 @@ def test_clear_forgets_everything(make_collector: MakeCollector) -> None:
     view = collector.read()
     assert (view.total, view.names, view.buckets) == (0, {}, {})
     assert collector.get_recent_events() == []
+
+
+def test_total_events_and_buckets_read_the_fleet(make_config: Callable[..., Any]) -> None:
+    """Two workers on one Redis namespace: each sees the other's flushed errors."""
+    config = make_config(flush_interval_ms=60_000)
+    a, b = ErrorMetricsCollector(config), ErrorMetricsCollector(config)
+    try:
+        for _ in range(3):
+            a.record(301, "UserNotFound", 404, "x")
+        b.record(301, "UserNotFound", 404, "x")
+        b.record(500, "InternalError", 500, "x")
+        b.flush()
+        assert a.total_events == a.get_snapshot().total_errors == 5  # a flushes its own first
+        assert b.total_events == 5
+        (bucket,) = b.get_buckets()
+        assert (bucket.total_count, bucket.error_counts) == (5, {301: 4, 500: 1})
+        assert bucket.status_counts == {404: 4, 500: 1}
+        assert bucket.duration_s == config.bucket_width_s
+        assert bucket.start_time.tzinfo is not None  # aware UTC
+    finally:
+        a.close(timeout=1)
+        b.close(timeout=1)
+
+
+def test_get_buckets_oldest_first_with_our_fields(make_collector: MakeCollector) -> None:
+    collector = make_collector(flush_interval_ms=60_000)
+    collector.record(301, "UserNotFound", 404, "x")
+    (live,) = collector.get_buckets()
+    current = int(live.start.timestamp())
+    collector.store.apply(
+        Batch(
+            worker_id="history",
+            seq=1,
+            counts={(current - 120, 301, 404): 2, (current - 60, 500, 500): 1},
+            names={301: "UserNotFound", 500: "InternalError"},
+            events=[],
+        )
+    )
+    buckets = collector.get_buckets()
+    assert [b.start for b in buckets] == [
+        datetime.fromtimestamp(t, timezone.utc) for t in (current - 120, current - 60, current)
+    ]
+    assert [b.total_errors for b in buckets] == [2, 1, 1]
+    assert [b.end_time - b.start_time for b in buckets] == [timedelta(seconds=60)] * 3
+    middle_of_live = live.start + timedelta(seconds=30)
+    assert [b.is_expired(middle_of_live) for b in buckets] == [True, True, False]
+    assert collector.get_snapshot().buckets == buckets

@@ -93,3 +93,33 @@ def test_overflow_series_is_labelled_other() -> None:
         assert samples[("fastapi_errors_total", ())] == 4
     finally:
         collector.close(timeout=1)
+
+
+def _openmetrics_names(exporter: PrometheusExporter) -> set[str]:
+    body, content_type = exporter.render("application/openmetrics-text; version=1.0.0")
+    assert content_type.startswith("application/openmetrics-text")
+    return {f.name for f in parse_openmetrics(body.decode())}
+
+
+def test_namespace_prefixes_every_family_in_both_formats(collector: ErrorMetricsCollector) -> None:
+    collector.record(301, "UserNotFound", 404, "x")
+    default = _openmetrics_names(PrometheusExporter(collector))
+    assert "fastapi_errors" in default
+    exporter = PrometheusExporter(collector, namespace="shop_api")
+    assert _openmetrics_names(exporter) == {"shop_api" + n.removeprefix("fastapi") for n in default}
+    samples = _samples(exporter.generate_metrics())
+    assert samples[("shop_api_errors_total", ())] == 1
+    assert not any(name.startswith("fastapi") for name, _ in samples)
+    # A colon is a valid prefix character: the text format keeps it.
+    colon = _samples(PrometheusExporter(collector, namespace="shop:api").generate_metrics())
+    assert colon[("shop:api_errors_total", ())] == 1
+
+
+def test_disabled_exporter_renders_an_empty_body(collector: ErrorMetricsCollector) -> None:
+    collector.record(301, "UserNotFound", 404, "x")
+    exporter = PrometheusExporter(collector, enabled=False)
+    assert exporter.generate_metrics() == ""
+    body, content_type = exporter.render(None)
+    assert body == b""
+    assert content_type == PrometheusExporter(collector).render(None)[1]  # the plain text type
+    assert exporter.render("application/openmetrics-text") == (body, content_type)

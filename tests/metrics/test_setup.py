@@ -91,7 +91,9 @@ def test_errors_raised_in_a_real_app_show_up_everywhere(client: TestClient) -> N
     assert summary["total_errors"] == 8
     assert summary["error_counts"]["8301"] == 3
     assert summary["status_counts"]["404"] == 4
-    recent = client.get("/api/metrics/recent", params={"limit": 8}).json()
+    answer = client.get("/api/metrics/recent", params={"limit": 8}).json()
+    assert answer["count"] == 8
+    recent = answer["events"]
     assert len(recent) == 8
     user_event = next(e for e in recent if e["error_code"] == 8301)
     assert user_event["path"] == "/users/{user_id}"  # the route template, not the raw path
@@ -241,3 +243,24 @@ def test_a_failing_record_is_counted_as_dropped(monkeypatch: pytest.MonkeyPatch)
         assert client.get("/x").status_code == 500
     view = app.state.metrics_collector.read()
     assert (view.total, view.dropped) == (0, 2)  # not counted, but not silently lost either
+
+
+def test_routes_of_included_routers_are_recorded_with_their_prefix() -> None:
+    """FastAPI 0.137+ keeps the unprefixed route in scope["route"]; the template has both."""
+    from fastapi import APIRouter
+
+    inner = APIRouter(prefix="/users")
+
+    @inner.get("/{user_id}")
+    def get_user(user_id: int) -> dict[str, int]:
+        raise SetupUserNotFound(detail={"user_id": user_id})
+
+    outer = APIRouter()
+    outer.include_router(inner, prefix="/v2")
+    app = FastAPI()
+    setup_exception_handler(app, metrics_config=MetricsConfig.testing(flush_interval_ms=60_000))
+    app.include_router(outer, prefix="/api")
+    with TestClient(app) as client:
+        assert client.get("/api/v2/users/7").status_code == 404
+        (event,) = client.get("/api/metrics/recent").json()["events"]
+    assert event["path"] == "/api/v2/users/{user_id}"

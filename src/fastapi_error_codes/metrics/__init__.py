@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from .collector import ErrorMetricsCollector
-from .config import MetricsConfig, get_config_from_env
+from .config import MetricsConfig, MetricsPreset, get_config_from_env
 from .dashboard import (
     DashboardAPI,
     ErrorCodeStatsResponse,
     ErrorEventResponse,
     MetricsSummaryResponse,
+    RecentEventsResponse,
     TimeseriesResponse,
     TimeseriesSeries,
     TopErrorResponse,
@@ -32,11 +33,13 @@ __all__ = [
     "MemoryStore",
     "MetricsComponents",
     "MetricsConfig",
+    "MetricsPreset",
     "MetricsSnapshot",
     "MetricsStore",
     "MetricsSummaryResponse",
     "PiiMasker",
     "PrometheusExporter",
+    "RecentEventsResponse",
     "RedisStore",
     "SentryIntegration",
     "StoreError",

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from typing import Any
 
 from fastapi import HTTPException
 
 from .stores.base import describe_error
 
-__all__ = ["store_unavailable_as_503"]
+__all__ = ["route_template", "store_unavailable_as_503"]
 
 _log = logging.getLogger("fastapi_error_codes.metrics")
 
@@ -29,3 +30,19 @@ def store_unavailable_as_503() -> Iterator[None]:
             detail="the metrics store is unavailable; try again shortly",
             headers={"Retry-After": "5"},
         ) from None
+
+
+def route_template(scope: Mapping[str, Any]) -> str | None:
+    """The matched route's template (``/v1/users/{user_id}``), never the raw path.
+
+    FastAPI 0.137 and later keep an included router's route, without the ``include_router``
+    prefix, in ``scope["route"]``; the full template is on the effective route context it
+    records beside it. Older versions have only ``scope["route"]``, already prefixed.
+    """
+    fastapi_scope = scope.get("fastapi")
+    if isinstance(fastapi_scope, Mapping):
+        path = getattr(fastapi_scope.get("effective_route_context"), "path", None)
+        if isinstance(path, str) and path:
+            return path
+    path = getattr(scope.get("route"), "path", None)
+    return path if isinstance(path, str) else None

@@ -5,13 +5,16 @@ The collector ties three parts together and is what the rest of the library hold
 :class:`~fastapi_error_codes.metrics.flusher.Flusher` (batches into the store, exactly once)
 and the store itself, which every read goes through, so single-process and fleet mode share
 one code path. After ``fork`` every collector in the child starts as a new worker.
+
+The data models are importable from here too, as in the original fastapi-error-code
+(``from fastapi_error_codes.metrics.collector import ErrorEvent, MetricsSnapshot, TimeBucket``).
 """
 
 from __future__ import annotations
 
 import os
 import weakref
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from .buffer import LocalBuffer
@@ -21,7 +24,13 @@ from .models import ErrorEvent, FleetView, MetricsSnapshot, TimeBucket
 from .stores import MetricsStore, create_store
 from .wire import decode_event
 
-__all__ = ["CollectorStats", "ErrorMetricsCollector"]
+__all__ = [
+    "CollectorStats",
+    "ErrorEvent",
+    "ErrorMetricsCollector",
+    "MetricsSnapshot",
+    "TimeBucket",
+]
 
 #: The health figures of a collector (its flusher's).
 CollectorStats = FlushStats
@@ -135,9 +144,18 @@ class ErrorMetricsCollector:
         self.flush(flush_timeout)
         return self.store.read(window_s)
 
-    def get_snapshot(self) -> MetricsSnapshot:
-        """Fleet totals, per-code counts, the last hour's buckets and recent events."""
-        view = self.read()
+    @property
+    def total_events(self) -> int:
+        """All errors of the fleet: the same number as ``get_snapshot().total_errors``.
+
+        Flushes this worker's buffer first (bounded wait), then reads the store's totals. In
+        single-process mode (the memory store) that is every error this process recorded since
+        the last ``clear()``: the original's count. With a shared Redis store it is the fleet's.
+        """
+        return self.read(window_s=0).total
+
+    def _buckets(self, view: FleetView) -> list[TimeBucket]:
+        """The view's time buckets as :class:`TimeBucket` objects, oldest first."""
         width = self.config.bucket_width_s
         buckets = []
         for start in sorted(view.buckets):
@@ -146,14 +164,26 @@ class ErrorMetricsCollector:
             for (code, status), n in view.buckets[start].items():
                 by_code[code] = by_code.get(code, 0) + n
                 by_status[status] = by_status.get(status, 0) + n
+            begin = datetime.fromtimestamp(start, timezone.utc)
             buckets.append(
                 TimeBucket(
-                    start=datetime.fromtimestamp(start, timezone.utc),
-                    duration_s=width,
+                    start_time=begin,
+                    end_time=begin + timedelta(seconds=width),
                     error_counts=by_code,
+                    total_count=sum(by_code.values()),
                     status_counts=by_status,
                 )
             )
+        return buckets
+
+    def get_buckets(self) -> list[TimeBucket]:
+        """The fleet's time buckets of the last hour, oldest first (``get_snapshot().buckets``)."""
+        return self._buckets(self.read())
+
+    def get_snapshot(self) -> MetricsSnapshot:
+        """Fleet totals, per-code counts, the last hour's buckets and recent events."""
+        view = self.read()
+        buckets = self._buckets(view)
         return MetricsSnapshot(
             total_errors=view.total,
             error_counts=view.by_code(),

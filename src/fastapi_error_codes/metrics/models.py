@@ -58,19 +58,64 @@ class ErrorEvent:
         }
 
 
+def _as_utc(moment: datetime) -> datetime:
+    """*moment* as an aware UTC datetime; a naive one is taken as UTC (the original's utcnow)."""
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=timezone.utc)
+    return moment
+
+
 @dataclass
 class TimeBucket:
-    """Error counts of one time bucket (``collection_interval_ms`` wide) across the fleet."""
+    """Error counts of one time bucket (``collection_interval_ms`` wide) across the fleet.
 
-    start: datetime
-    duration_s: int
+    Stored as the original spells it, ``TimeBucket(start_time, end_time, error_counts={},
+    total_count=0)`` with ``add_event`` and ``is_expired``; ``status_counts`` is ours, and
+    ``start``, ``duration_s`` and ``total_errors`` read the same bucket our way. Buckets of a
+    snapshot carry aware UTC times.
+    """
+
+    start_time: datetime
+    end_time: datetime
     error_counts: dict[int, int] = field(default_factory=dict)
+    total_count: int = 0
     status_counts: dict[int, int] = field(default_factory=dict)
 
     @property
+    def start(self) -> datetime:
+        """Start of the bucket (``start_time``)."""
+        return self.start_time
+
+    @property
+    def duration_s(self) -> int:
+        """Width of the bucket in whole seconds (``end_time - start_time``)."""
+        return int((_as_utc(self.end_time) - _as_utc(self.start_time)).total_seconds())
+
+    @property
     def total_errors(self) -> int:
-        """All errors counted in this bucket."""
-        return sum(self.error_counts.values())
+        """All errors counted in this bucket (``total_count``)."""
+        return self.total_count
+
+    def add_event(self, event: ErrorEvent) -> None:
+        """Count *event* in this bucket: by code, by status and in ``total_count``."""
+        self.error_counts[event.error_code] = self.error_counts.get(event.error_code, 0) + 1
+        self.status_counts[event.status_code] = self.status_counts.get(event.status_code, 0) + 1
+        self.total_count += 1
+
+    def is_expired(self, current_time: datetime) -> bool:
+        """True once *current_time* is past ``end_time`` (naive times are taken as UTC)."""
+        return _as_utc(current_time) > _as_utc(self.end_time)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-ready dict (times as ISO 8601)."""
+        return {
+            "start_time": self.start_time.isoformat(),
+            "end_time": self.end_time.isoformat(),
+            "duration_s": self.duration_s,
+            "error_counts": dict(self.error_counts),
+            "status_counts": dict(self.status_counts),
+            "total_count": self.total_count,
+        }
 
 
 @dataclass
@@ -89,6 +134,29 @@ class MetricsSnapshot:
     events_dropped: int = 0
     series_folded: int = 0
     workers: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-ready dict: the original's keys first, then ours.
+
+        ``total_errors``, ``error_counts``, ``recent_events`` (event dicts), ``bucket_count``
+        and ``timestamp`` (ISO 8601) as in the original; then ``status_counts``,
+        ``error_names``, ``buckets`` (bucket dicts, oldest first) and the health figures.
+        Count dicts keep their int keys (``json.dumps`` writes them as strings).
+        """
+        return {
+            "total_errors": self.total_errors,
+            "error_counts": dict(self.error_counts),
+            "recent_events": [event.to_dict() for event in self.recent_events],
+            "bucket_count": self.bucket_count,
+            "timestamp": self.timestamp.isoformat(),
+            "status_counts": dict(self.status_counts),
+            "error_names": dict(self.error_names),
+            "buckets": [bucket.to_dict() for bucket in self.buckets],
+            "dropped": self.dropped,
+            "events_dropped": self.events_dropped,
+            "series_folded": self.series_folded,
+            "workers": self.workers,
+        }
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -12,7 +13,13 @@ if TYPE_CHECKING:
 
     from .collector import ErrorMetricsCollector
 
-__all__ = ["PrometheusExporter", "require_prometheus_client"]
+__all__ = ["DEFAULT_NAMESPACE", "PrometheusExporter", "require_prometheus_client"]
+
+#: The default metric-name prefix: ``fastapi_errors_total``, ``fastapi_errors_by_code``, ...
+DEFAULT_NAMESPACE = "fastapi"
+
+#: A Prometheus metric-name prefix (empty: no prefix).
+_NAMESPACE_RE = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
 
 _MISSING_EXTRA = (
     "the Prometheus exporter needs prometheus-client: "
@@ -32,26 +39,38 @@ def _label(code: int, max_length: int) -> str:
     return "other" if code == OVERFLOW_CODE else str(code)[:max_length]
 
 
+def _check_namespace(namespace: object) -> str:
+    """*namespace* if it is a valid metric-name prefix (or ""), else a ValueError."""
+    if not isinstance(namespace, str) or (namespace and _NAMESPACE_RE.fullmatch(namespace) is None):
+        raise ValueError(
+            "PrometheusExporter namespace must be a Prometheus metric-name prefix "
+            f"([a-zA-Z_:][a-zA-Z0-9_:]*) or '' for none, got {namespace!r}"
+        )
+    return namespace
+
+
 class _FleetCollector:
     """A prometheus_client custom collector that reads the fleet view at each scrape."""
 
-    def __init__(self, collector: ErrorMetricsCollector) -> None:
+    def __init__(self, collector: ErrorMetricsCollector, namespace: str) -> None:
         self._collector = collector
+        self.namespace = namespace
 
     def collect(self) -> Iterator[Any]:
         from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
         collector = self._collector
+        base = f"{self.namespace}_errors" if self.namespace else "errors"
         view = collector.read(window_s=0)
         cap = collector.config.max_text_length
         yield CounterMetricFamily(
-            "fastapi_errors",
+            base,
             "Total number of application errors",
             value=view.total,
             created=view.created_s,
         )
         by_code = GaugeMetricFamily(
-            "fastapi_errors_by_code",
+            base + "_by_code",
             "Errors grouped by application error code",
             labels=["error_code", "error_name", "status_code"],
         )
@@ -60,69 +79,100 @@ class _FleetCollector:
             by_code.add_metric([_label(code, cap), name[:cap], _label(status, cap)], n)
         yield by_code
         by_status = GaugeMetricFamily(
-            "fastapi_errors_by_status", "Errors grouped by HTTP status code", labels=["status_code"]
+            base + "_by_status", "Errors grouped by HTTP status code", labels=["status_code"]
         )
         for status, n in sorted(view.by_status().items()):
             by_status.add_metric([_label(status, cap)], n)
         yield by_status
         yield CounterMetricFamily(
-            "fastapi_errors_dropped",
+            base + "_dropped",
             "Errors recorded but not counted because a bound was exceeded",
             value=view.dropped,
         )
         yield CounterMetricFamily(
-            "fastapi_errors_events_dropped",
+            base + "_events_dropped",
             "Error events counted but not kept in the recent-events stream (bounds)",
             value=view.events_dropped,
         )
         yield CounterMetricFamily(
-            "fastapi_errors_series_folded",
+            base + "_series_folded",
             "Errors folded into the overflow series because max_series was reached",
             value=view.series_folded,
         )
         yield GaugeMetricFamily(
-            "fastapi_errors_workers", "Workers with a recent flush heartbeat", value=view.workers
+            base + "_workers", "Workers with a recent flush heartbeat", value=view.workers
         )
         yield GaugeMetricFamily(
-            "fastapi_errors_flush_age_seconds",
+            base + "_flush_age_seconds",
             "Age of the oldest live worker's last successful flush",
             value=view.oldest_flush_age_s if view.oldest_flush_age_s is not None else 0.0,
         )
         yield GaugeMetricFamily(
-            "fastapi_errors_worker_buffered",
+            base + "_worker_buffered",
             "Errors this serving worker holds locally, not yet in the store",
             value=collector.buffered,
         )
         yield CounterMetricFamily(
-            "fastapi_errors_worker_flush_failures",
+            base + "_worker_flush_failures",
             "Failed flush attempts of this serving worker",
             value=collector.stats.flush_failures,
         )
 
 
 class PrometheusExporter:
-    """Renders the fleet's error metrics in the Prometheus text or OpenMetrics format."""
+    """Renders the fleet's error metrics in the Prometheus text or OpenMetrics format.
+
+    *namespace* is the metric-name prefix: the default ``"fastapi"`` gives
+    ``fastapi_errors_total``, ``fastapi_errors_by_code`` and the rest; ``"myapp"`` gives
+    ``myapp_errors_total``; ``""`` gives ``errors_total``. Any metric-name prefix is accepted
+    (``[a-zA-Z_:][a-zA-Z0-9_:]*``), but prefer one without ``:``: colons are meant for
+    recording rules, and prometheus_client's OpenMetrics output rewrites them to ``_`` in
+    sample names (not in ``# TYPE`` lines). With ``enabled`` false, nothing is read or
+    rendered: ``generate_metrics()`` returns ``""`` and ``render()`` an empty body.
+    """
 
     def __init__(
-        self, collector: ErrorMetricsCollector, registry: CollectorRegistry | None = None
+        self,
+        collector: ErrorMetricsCollector,
+        enabled: bool = True,
+        namespace: str = DEFAULT_NAMESPACE,
+        registry: CollectorRegistry | None = None,
     ) -> None:
         """Export *collector*'s fleet view through *registry* (a private one by default)."""
         require_prometheus_client()
         from prometheus_client import CollectorRegistry
 
         self.collector = collector
+        self.enabled = enabled
+        self._fleet = _FleetCollector(collector, _check_namespace(namespace))
         self.registry = registry if registry is not None else CollectorRegistry(auto_describe=False)
-        self.registry.register(_FleetCollector(collector))  # type: ignore[arg-type,unused-ignore]
+        self.registry.register(self._fleet)  # type: ignore[arg-type,unused-ignore]
+
+    @property
+    def namespace(self) -> str:
+        """The metric-name prefix (``"fastapi"``: ``fastapi_errors_total``; ``""``: none)."""
+        return self._fleet.namespace
+
+    @namespace.setter
+    def namespace(self, value: str) -> None:
+        self._fleet.namespace = _check_namespace(value)
 
     def generate_metrics(self) -> str:
-        """Return the fleet's metrics in the Prometheus text format (0.0.4)."""
+        """Return the fleet's metrics in the Prometheus text format (0.0.4); "" if disabled."""
+        if not self.enabled:
+            return ""
         from prometheus_client import generate_latest
 
         return generate_latest(self.registry).decode("utf-8")
 
     def render(self, accept: str | None = None) -> tuple[bytes, str]:
-        """Return (body, content type), OpenMetrics when the *accept* header asks for it."""
+        """Return (body, content type), OpenMetrics when the *accept* header asks for it.
+
+        Disabled: an empty body in the plain text format (valid for any scraper: no series).
+        """
         from prometheus_client.exposition import choose_encoder
 
+        if not self.enabled:
+            return b"", choose_encoder("")[1]
         encoder, content_type = choose_encoder(accept or "")
         return encoder(self.registry), content_type

@@ -15,7 +15,7 @@ from starlette.concurrency import run_in_threadpool
 
 from ..handlers import installed_config, setup_exception_handler
 from ..observers import HandledError, add_error_observer, register_monitoring
-from ._http import store_unavailable_as_503
+from ._http import route_template, store_unavailable_as_503
 from .auth import bearer_token_dependency
 from .collector import ErrorMetricsCollector
 from .config import MetricsConfig
@@ -113,14 +113,17 @@ def setup_metrics(
 
     record = collector.record
     metrics_path = config.metrics_path if config.prometheus_enabled else None
-    dashboard_under = config.dashboard_prefix + "/" if config.dashboard_enabled else None
+    dashboard: DashboardAPI | None = None  # set below; read by record_error at call time
 
     def record_error(request: Request, error: HandledError) -> None:
-        path = getattr(request.scope.get("route"), "path", None)
-        if path is not None and (
-            path == metrics_path or (dashboard_under and path.startswith(dashboard_under))
-        ):
-            return  # a 401/422/503 of /metrics or the dashboard is not an error of the app
+        scope = request.scope
+        path = route_template(scope)
+        # A 401/422/503 of /metrics or the dashboard is not an error of the app. The dashboard's
+        # routes are known by their endpoint (its bound methods), whatever prefix serves them.
+        if dashboard is not None and getattr(scope.get("endpoint"), "__self__", None) is dashboard:
+            return
+        if path is not None and path == metrics_path:
+            return
         try:
             record(
                 error.error_code,
@@ -164,14 +167,10 @@ def setup_metrics(
             name="fastapi_error_codes_metrics",
         )
     if config.dashboard_enabled:
-        dashboard = DashboardAPI(
-            collector,
-            prefix=config.dashboard_prefix,
-            dependencies=deps,
-            page_dependencies=user_deps,
-        )
+        dashboard = DashboardAPI(collector, dependencies=deps, page_dependencies=user_deps)
         components["dashboard"] = app.state.metrics_dashboard = dashboard
-        app.include_router(dashboard.router)
+        # The router has no prefix of its own (as the original's): the app gives it one.
+        app.include_router(dashboard.router, prefix=config.dashboard_prefix)
     if not deps and (config.prometheus_enabled or config.dashboard_enabled):
         _warn_unprotected_once(config)
 

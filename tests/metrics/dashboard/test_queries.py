@@ -57,19 +57,21 @@ def test_code_stats_of_one_code_and_of_an_unknown_one() -> None:
     view = _view({9960: {(101, 404): 2, (101, 400): 1, (102, 409): 5}, 6000: {(101, 404): 4}})
     event = ErrorEvent(101, "UserNotFound", 404, "user missing", path="/users/{id}")
     stats = queries.code_stats(view, 101, [event], now=NOW, width=WIDTH)
-    assert stats is not None
     assert stats.error_name == "UserNotFound"
-    assert stats.total == 7
+    assert stats.total == stats.count == 7
     assert stats.status_counts == {404: 6, 400: 1}
     assert (stats.last_5m, stats.last_1h) == (3, 3)
     assert [e.event_id for e in stats.recent_events] == [event.event_id]
-    assert queries.code_stats(view, 999, [], now=NOW, width=WIDTH) is None
+    assert stats.timestamp == datetime.fromtimestamp(NOW, timezone.utc).isoformat()
+    unknown = queries.code_stats(view, 999, [], now=NOW, width=WIDTH)  # the original: count 0
+    assert (unknown.error_code, unknown.count, unknown.total) == (999, 0, 0)
+    assert (unknown.error_name, unknown.status_counts, unknown.recent_events) == ("", {}, [])
+    assert (unknown.last_5m, unknown.last_1h) == (0, 0)
 
 
 def test_code_stats_names_the_overflow_series_other() -> None:
     view = _view({9960: {OVERFLOW: 3}})
     stats = queries.code_stats(view, OVERFLOW_CODE, [], now=NOW, width=WIDTH)
-    assert stats is not None
     assert (stats.error_name, stats.total, stats.recent_events) == ("other", 3, [])
 
 
@@ -82,11 +84,25 @@ def test_top_errors_largest_first_ties_by_code_with_shares() -> None:
     assert [(r.error_code, r.count) for r in rows] == [(-1, 3), (101, 3), (103, 3), (104, 2)]
     assert [r.error_name for r in rows] == ["other", "UserNotFound", "Boom", ""]
     assert [r.share for r in rows] == [0.25, 0.25, 0.25, round(2 / 12, 6)]
+    assert [r.rank for r in rows] == [1, 2, 3, 4]
     assert queries.top_errors(view, 1)[0].error_code == OVERFLOW_CODE
 
 
 def test_top_errors_of_an_empty_fleet() -> None:
     assert queries.top_errors(_view({}), 10) == []
+
+
+def test_recent_counts_the_events_and_stamps_the_answer() -> None:
+    events = [ErrorEvent(101, "UserNotFound", 404, f"missing {i}") for i in range(3)]
+    body = queries.recent(events, now=NOW)
+    assert body.count == 3
+    assert [e.event_id for e in body.events] == [e.event_id for e in events]
+    assert body.timestamp == datetime.fromtimestamp(NOW, timezone.utc).isoformat()
+    assert queries.recent([], now=NOW).model_dump() == {
+        "events": [],
+        "count": 0,
+        "timestamp": body.timestamp,
+    }
 
 
 # -- timeseries grid --------------------------------------------------------------------------

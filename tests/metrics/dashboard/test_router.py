@@ -40,7 +40,10 @@ def test_summary(client: TestClient) -> None:
 
 
 def test_recent(client: TestClient) -> None:
-    events = client.get("/api/metrics/recent", params={"limit": 4}).json()
+    body = client.get("/api/metrics/recent", params={"limit": 4}).json()
+    assert set(body) == {"events", "count", "timestamp"}
+    assert body["count"] == 4
+    events = body["events"]
     assert [e["error_code"] for e in events] == [409, 500, 500, 500]
     assert set(events[0]) == {
         "error_code",
@@ -54,26 +57,46 @@ def test_recent(client: TestClient) -> None:
         "event_id",
     }
     only = client.get("/api/metrics/recent", params={"error_code": 301}).json()
-    assert len(only) == 5
-    assert {e["path"] for e in only} == {"/users/{id}"}
+    assert only["count"] == len(only["events"]) == 5
+    assert {e["path"] for e in only["events"]} == {"/users/{id}"}
+    default = client.get("/api/metrics/recent").json()  # default limit 100, as the original
+    assert default["count"] == 9
 
 
 def test_by_code(client: TestClient) -> None:
     body = client.get("/api/metrics/by-code/301").json()
     assert body["error_code"] == 301
+    assert body["count"] == body["total"] == 5
+    assert isinstance(body["timestamp"], str)
     assert body["error_name"] == "UserNotFound"
-    assert body["total"] == 5
     assert body["status_counts"] == {"404": 5}
     assert len(body["recent_events"]) == 5
+
+
+def test_by_code_of_a_code_never_seen_is_a_zero_count(client: TestClient) -> None:
     missing = client.get("/api/metrics/by-code/4242")
-    assert missing.status_code == 404
-    assert missing.json()["status_code"] == 404
+    assert missing.status_code == 200  # as the original: count 0, not a 404
+    body = missing.json()
+    assert (body["error_code"], body["count"], body["total"]) == (4242, 0, 0)
+    assert (body["status_counts"], body["recent_events"]) == ({}, [])
+
+
+def test_by_code_path_parameter_is_named_error_code(client: TestClient) -> None:
+    paths = client.get("/openapi.json").json()["paths"]
+    assert "/api/metrics/by-code/{error_code}" in paths
+    (param,) = [
+        p
+        for p in paths["/api/metrics/by-code/{error_code}"]["get"]["parameters"]
+        if p["in"] == "path"
+    ]
+    assert param["name"] == "error_code"
 
 
 def test_top_errors(client: TestClient) -> None:
     rows = client.get("/api/metrics/top-errors", params={"limit": 2}).json()
-    assert [(r["error_code"], r["count"]) for r in rows] == [(301, 5), (500, 3)]
+    assert [(r["error_code"], r["count"], r["rank"]) for r in rows] == [(301, 5, 1), (500, 3, 2)]
     assert rows[0]["share"] == pytest.approx(5 / 9, abs=1e-6)
+    assert rows[0]["error_name"] == "UserNotFound"
 
 
 @pytest.mark.parametrize(
@@ -84,6 +107,7 @@ def test_top_errors(client: TestClient) -> None:
         "/api/metrics/recent?limit=abc",
         "/api/metrics/top-errors?limit=101",
         "/api/metrics/by-code/99999",
+        "/api/metrics/by-code/-2",
         "/api/metrics/by-code/abc",
         "/api/metrics/by-code/301?limit=-1",
     ],

@@ -12,6 +12,7 @@ from .schemas import (
     ErrorCodeStatsResponse,
     ErrorEventResponse,
     MetricsSummaryResponse,
+    RecentEventsResponse,
     TimeseriesResponse,
     TimeseriesSeries,
     TopErrorResponse,
@@ -23,6 +24,7 @@ __all__ = [
     "MAX_POINTS",
     "Grid",
     "code_stats",
+    "recent",
     "resolve_grid",
     "summary",
     "timeseries",
@@ -80,17 +82,27 @@ def summary(view: FleetView, *, now: float, width: int) -> MetricsSummaryRespons
     )
 
 
+def recent(events: Sequence[ErrorEvent], *, now: float) -> RecentEventsResponse:
+    """*events* (newest first) with their count and the time of the answer."""
+    return RecentEventsResponse(
+        events=[ErrorEventResponse.from_event(e) for e in events],
+        count=len(events),
+        timestamp=_iso(now),
+    )
+
+
 def code_stats(
     view: FleetView, code: int, events: Sequence[ErrorEvent], *, now: float, width: int
-) -> ErrorCodeStatsResponse | None:
-    """Totals, statuses, windows and *events* of one error code; None if it has no errors."""
+) -> ErrorCodeStatsResponse:
+    """Totals, statuses, windows and *events* of one error code; zeros if it has no errors."""
     statuses = {s: n for (c, s), n in view.totals.items() if c == code}
-    if not statuses:
-        return None
+    total = sum(statuses.values())
     return ErrorCodeStatsResponse(
         error_code=code,
+        count=total,
+        timestamp=_iso(now),
         error_name=_error_name(view, code),
-        total=sum(statuses.values()),
+        total=total,
         status_counts=statuses,
         last_5m=_window_count(view, 300, width, now, code),
         last_1h=_window_count(view, 3600, width, now, code),
@@ -99,14 +111,18 @@ def code_stats(
 
 
 def top_errors(view: FleetView, limit: int) -> list[TopErrorResponse]:
-    """The *limit* error codes with the most errors (ties by code), largest first."""
+    """The *limit* error codes with the most errors (ties by code), largest first, ranked."""
     total = view.total or 1
     rows = sorted(view.by_code().items(), key=lambda kv: (-kv[1], kv[0]))[:limit]
     return [
         TopErrorResponse(
-            error_code=code, error_name=_error_name(view, code), count=n, share=round(n / total, 6)
+            error_code=code,
+            count=n,
+            rank=rank,
+            error_name=_error_name(view, code),
+            share=round(n / total, 6),
         )
-        for code, n in rows
+        for rank, (code, n) in enumerate(rows, start=1)
     ]
 
 

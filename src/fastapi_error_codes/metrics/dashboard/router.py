@@ -16,8 +16,8 @@ from .page import page_response
 from .queries import DEFAULT_POINTS
 from .schemas import (
     ErrorCodeStatsResponse,
-    ErrorEventResponse,
     MetricsSummaryResponse,
+    RecentEventsResponse,
     TimeseriesResponse,
     TopErrorResponse,
 )
@@ -37,16 +37,21 @@ MAX_STEP_S = 86400
 
 
 class DashboardAPI:
-    """An APIRouter (tag ``metrics``) serving the dashboard JSON under a prefix."""
+    """An APIRouter (tag ``metrics``) serving the dashboard JSON and the operator page.
+
+    As in the original, the router has no prefix of its own: the app chooses it when it
+    includes the router, ``app.include_router(dashboard.router, prefix="/api/metrics")``
+    (``setup_metrics`` does that with ``MetricsConfig.dashboard_prefix``).
+    """
 
     def __init__(
         self,
         collector: ErrorMetricsCollector,
-        prefix: str = "/api/metrics",
+        prefix: str = "",
         dependencies: Sequence[Depends] | None = None,
         page_dependencies: Sequence[Depends] | None = None,
     ) -> None:
-        """Serve *collector*'s fleet view under *prefix*, behind *dependencies* (auth).
+        """Serve *collector*'s fleet view under *prefix* (none by default), behind *dependencies*.
 
         The HTML page (no data of its own) is guarded by *page_dependencies* when given, else
         by *dependencies*: ``setup_metrics`` leaves the bearer token off the page, because a
@@ -57,8 +62,8 @@ class DashboardAPI:
         deps = list(dependencies or [])
         json_routes: list[tuple[str, Any, Any]] = [
             ("/summary", self.summary, MetricsSummaryResponse),
-            ("/recent", self.recent, list[ErrorEventResponse]),
-            ("/by-code/{code}", self.by_code, ErrorCodeStatsResponse),
+            ("/recent", self.recent, RecentEventsResponse),
+            ("/by-code/{error_code}", self.by_code, ErrorCodeStatsResponse),
             ("/top-errors", self.top_errors, list[TopErrorResponse]),
             ("/timeseries", self.timeseries, TimeseriesResponse),
         ]
@@ -87,29 +92,28 @@ class DashboardAPI:
 
     def recent(
         self,
-        limit: int = Query(50, ge=1, le=MAX_LIMIT, description="How many events, newest first"),
+        limit: int = Query(100, ge=1, le=MAX_LIMIT, description="How many events, newest first"),
         error_code: int | None = Query(None, ge=-1, le=9999, description="Only this code"),
-    ) -> list[ErrorEventResponse]:
-        """The newest error events of the fleet (masked), newest first."""
+    ) -> RecentEventsResponse:
+        """The newest error events of the fleet (masked), newest first, with their count."""
         with store_unavailable_as_503():
             events = self.collector.get_recent_events(limit, error_code)
-        return [ErrorEventResponse.from_event(e) for e in events]
+        return queries.recent(events, now=time.time())
 
     def by_code(
         self,
-        code: int = Path(..., ge=-1, le=9999, description="Application error code"),
+        error_code: int = Path(..., ge=-1, le=9999, description="Application error code"),
         limit: int = Query(20, ge=0, le=MAX_LIMIT, description="Recent events to include"),
     ) -> ErrorCodeStatsResponse:
-        """Totals, statuses, windows and recent events of one error code."""
+        """Totals, statuses, windows and recent events of one error code (zeros if never seen)."""
         with store_unavailable_as_503():
             view = self.collector.read(window_s=3600)
-            events = self.collector.get_recent_events(limit, code, flush=False) if limit else []
-        stats = queries.code_stats(
-            view, code, events, now=time.time(), width=self.collector.config.bucket_width_s
+            events = (
+                self.collector.get_recent_events(limit, error_code, flush=False) if limit else []
+            )
+        return queries.code_stats(
+            view, error_code, events, now=time.time(), width=self.collector.config.bucket_width_s
         )
-        if stats is None:
-            raise HTTPException(status_code=404, detail=f"no errors recorded with code {code}")
-        return stats
 
     def top_errors(
         self, limit: int = Query(10, ge=1, le=100, description="How many codes")

@@ -12,6 +12,7 @@ __all__ = [
     "ErrorCodeStatsResponse",
     "ErrorEventResponse",
     "MetricsSummaryResponse",
+    "RecentEventsResponse",
     "TimeseriesResponse",
     "TimeseriesSeries",
     "TopErrorResponse",
@@ -55,12 +56,22 @@ class ErrorEventResponse(BaseModel):
         return cls(**event.to_dict())
 
 
+class RecentEventsResponse(BaseModel):
+    """The newest error events of the fleet, newest first (the original's shape)."""
+
+    events: list[ErrorEventResponse]
+    count: int = Field(description="Number of events in ``events``")
+    timestamp: str = Field(description="When this answer was computed (ISO 8601 UTC)")
+
+
 class ErrorCodeStatsResponse(BaseModel):
-    """Statistics of one error code across the fleet."""
+    """Statistics of one error code across the fleet (all zero for a code never seen)."""
 
     error_code: int
+    count: int = Field(description="Errors with this code, all time (the original's field)")
+    timestamp: str = Field(description="When this answer was computed (ISO 8601 UTC)")
     error_name: str
-    total: int
+    total: int = Field(description="The same number as ``count``")
     status_counts: dict[int, int]
     last_5m: int
     last_1h: int
@@ -71,8 +82,9 @@ class TopErrorResponse(BaseModel):
     """One row of the top-errors table."""
 
     error_code: int
-    error_name: str
     count: int
+    rank: int = Field(description="1 for the code with the most errors")
+    error_name: str
     share: float
 
 

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..._guard import FailureGuard
+from .._http import route_template
 from ..pii import PiiMasker
 from . import scrub
 
@@ -161,6 +162,16 @@ class SentryIntegration:
         return self._enabled
 
     @property
+    def dsn(self) -> str | None:
+        """The Sentry DSN of the config (``MetricsConfig.sentry_dsn``)."""
+        return self.config.sentry_dsn
+
+    @property
+    def pii_patterns(self) -> tuple[str, ...]:
+        """The extra PII patterns of the config, masked besides the built-in ones."""
+        return tuple(self.config.pii_patterns)
+
+    @property
     def initialized(self) -> bool:
         """True once :meth:`initialize` ran in this process."""
         return self._sdk is not None and self._pid == os.getpid()
@@ -237,14 +248,18 @@ class SentryIntegration:
         error_code: int,
         error_name: str,
         message: str,
-        *,
-        status_code: int | None = None,
         detail: Any = None,
         level: str = "error",
+        *,
+        status_code: int | None = None,
         exception: BaseException | None = None,
         tags: Mapping[str, Any] | None = None,
     ) -> str | None:
-        """Capture one error by code (tags + fingerprint); returns the event id or None."""
+        """Capture one error by code (tags + fingerprint); returns the event id or None.
+
+        The first five parameters are the original's, positional as there; *detail* lands in
+        the ``error`` context, masked (with everything else) by ``before_send``.
+        """
         if not self.initialized:
             return None
         sdk = self._sdk
@@ -377,8 +392,7 @@ class SentryIntegration:
 
 def _route_path(request: Request) -> str | None:
     """The route template (``/users/{user_id}``), never the raw path: paths can hold secrets."""
-    path = getattr(request.scope.get("route"), "path", None)
-    return path if isinstance(path, str) else None
+    return route_template(request.scope)
 
 
 def _web_integrations() -> list[Any]:
