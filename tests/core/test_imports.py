@@ -5,6 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 import fastapi_error_codes
 
 CHECK = """
@@ -34,3 +36,24 @@ def test_all_is_sorted_and_complete() -> None:
     for name in names:
         assert hasattr(fastapi_error_codes, name), name
     assert not any("metric" in name.lower() for name in names)
+
+
+def test_monitoring_names_load_from_the_package_on_first_use() -> None:
+    """The original project's ``from fastapi_error_codes import MetricsConfig`` works."""
+    code = (
+        "import sys, fastapi_error_codes as f\n"
+        "assert 'fastapi_error_codes.metrics' not in sys.modules\n"
+        "from fastapi_error_codes import MetricsConfig, MetricsPreset\n"
+        "from fastapi_error_codes.metrics import MetricsConfig as M\n"
+        "assert MetricsConfig is M\n"
+        "assert 'MetricsPreset' in dir(f)\n"
+        "for name in f.MONITORING_NAMES:\n"
+        "    getattr(f, name)\n"
+        "print('ok')\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.stdout.strip() == "ok", result.stderr
+    with pytest.raises(AttributeError, match="no attribute 'NoSuchName'"):
+        _ = fastapi_error_codes.NoSuchName  # type: ignore[attr-defined]
