@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import http
 import logging
+import re
 import traceback
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -64,6 +65,10 @@ class _Resolved:
     errors: list[dict[str, Any]] | None = None
     headers: Mapping[str, str] | None = None
     timestamp: str | None = None
+
+
+#: A message that is a dotted locale key (``errors.auth.required``), not prose.
+_KEY_RE = re.compile(r"^[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)+$")
 
 
 def _escape_pointer(part: object) -> str:
@@ -128,10 +133,14 @@ class ErrorResponder:
     def resolve(self, exc: Exception) -> _Resolved:
         """Map any exception to the declared error that answers it."""
         if isinstance(exc, BaseAppException):
+            # A message given at the raise is shown as written (its {placeholders} filled from
+            # the detail), unless it is a locale key such as "errors.auth.required", which is
+            # looked up like a declared one: both as the original fastapi-error-code did.
+            as_key = not exc.message_is_default and _KEY_RE.match(exc.message) is not None
             return _Resolved(
-                message_key=exc.message_key,
+                message_key=exc.message if as_key else exc.message_key,
                 **exc.public_fields(),
-                localise=exc.message_is_default,
+                localise=exc.message_is_default or as_key,
                 detail=exc.detail,
                 headers=exc.headers,
                 timestamp=exc.timestamp,
@@ -203,7 +212,7 @@ class ErrorResponder:
     ) -> tuple[str, str]:
         default_locale = self.config.default_locale
         if not resolved.localise:
-            return resolved.message, default_locale
+            return format_message(resolved.message, params), default_locale
         template, language = resolved.message, default_locale
         if self.provider is not None:
             locale = negotiate_locale(request.headers.get("accept-language"), self.locales)
