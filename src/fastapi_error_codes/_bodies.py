@@ -137,4 +137,4 @@ def build_body(
             "errors": errors,
             "context": detail if structured else None,
         }
-    ).model_dump(mode="json")
+    ).to_body()

@@ -52,10 +52,6 @@ class _AppError(Protocol):
     def error_name(self) -> str: ...
 
 
-def _is_none(value: Any) -> bool:
-    return value is None
-
-
 def _no_default(schema: JsonDict) -> None:
     # A member left out of the body has no value at all: not a default of null.
     schema.pop("default", None)
@@ -164,7 +160,11 @@ class ErrorCodeFieldError(BaseModel):
 
 
 class ErrorCodeProblem(BaseModel):
-    """RFC 9457 problem details with error code extensions."""
+    """RFC 9457 problem details with error code extensions.
+
+    ``instance``, ``errors`` and ``context`` are members only when set: :meth:`to_body`
+    leaves them out when they are None.
+    """
 
     type: str = Field(description="URI of the problem type", json_schema_extra=_URI_SCHEMA)
     title: str = Field(description="Message of the error code")
@@ -173,7 +173,6 @@ class ErrorCodeProblem(BaseModel):
     instance: Annotated[str, Field(json_schema_extra=_URI_SCHEMA)] | SkipJsonSchema[None] = Field(
         default=None,
         description="Path of the request (absent when unknown)",
-        exclude_if=_is_none,
         json_schema_extra=_no_default,
     )
     error_code: int = Field(ge=_MIN_CODE, le=_MAX_CODE, description="Error code")
@@ -186,12 +185,22 @@ class ErrorCodeProblem(BaseModel):
     errors: list[ErrorCodeFieldError] | SkipJsonSchema[None] = Field(
         default=None,
         description="Validation field errors (only on validation errors)",
-        exclude_if=_is_none,
         json_schema_extra=_no_default,
     )
     context: Any = Field(
         default=None,
         description="Structured detail of the error, if any",
-        exclude_if=_is_none,
         json_schema_extra=_no_default,
     )
+
+    def to_body(self) -> dict[str, Any]:
+        """The body as JSON data; ``instance``, ``errors`` and ``context`` only when set."""
+        body = self.model_dump(mode="json")
+        for member in _OPTIONAL_PROBLEM_MEMBERS:
+            if body.get(member) is None:
+                body.pop(member, None)
+        return body
+
+
+#: Members of a problem body that appear only when they have a value.
+_OPTIONAL_PROBLEM_MEMBERS = ("instance", "errors", "context")

@@ -72,7 +72,25 @@ def _schemas() -> dict[str, dict[str, Any]]:
         if missing:  # pragma: no cover - a model referring to one that is no component
             raise RuntimeError(f"{name} refers to models without a component: {sorted(missing)}")
         schemas[name] = schema
+    _as_sent(schemas[BODY_SCHEMA_NAME])
     return schemas
+
+
+def _as_sent(body: dict[str, Any]) -> None:
+    """Narrow the body schema to what the handlers send.
+
+    ``ErrorResponse`` accepts a missing status and name (the original project's model does), but
+    every body the handlers send has an HTTP error status and the error's name.
+    """
+    members = body["properties"]
+    for name, sent in (
+        ("status_code", {"type": "integer", "minimum": 400, "maximum": 599}),
+        ("error_name", {"type": "string"}),
+    ):
+        member = members[name]
+        for key in ("anyOf", "default", "type"):
+            member.pop(key, None)
+        member.update(sent)
 
 
 def _info_of(spec: ErrorSpec) -> ErrorInfo:
