@@ -204,11 +204,14 @@ class ErrorRegistry:
                         f"cannot register {_describe(info)} with the same code"
                     )
             if cls is not None:
-                # A reload may have changed the code: the class keeps only its newest one.
+                # A reloaded module's new class object replaces the old one, whose code
+                # may have changed; one class object may hold several codes (the
+                # original project's registry allowed it).
                 stale = [
                     code
                     for code, other in self._by_code.items()
                     if other.exception_class is not None
+                    and other.exception_class is not cls
                     and code != info.error_code
                     and _identity(other.exception_class) == _identity(cls)
                 ]

@@ -194,3 +194,16 @@ def test_unknown_domain_is_refused() -> None:
     # Deliberately stricter than the original, which stores any domain string.
     with pytest.raises(ValueError, match="unknown error domain"):
         register_exception(1001, "m", domain="users")
+
+
+def test_one_class_may_hold_several_codes_through_the_original_api() -> None:
+    """The original registry kept every code registered for a class; so do we."""
+
+    class GenericError(BaseAppException):
+        pass
+
+    register_error_code(1201, GenericError, "first")
+    register_error_code(1202, GenericError, "second")
+    assert {1201, 1202} <= set(list_error_codes())
+    assert get_error_code_info(1201)["message"] == "first"  # type: ignore[index]
+    assert get_error_code_info(1202)["message"] == "second"  # type: ignore[index]
