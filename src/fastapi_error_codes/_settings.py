@@ -239,7 +239,11 @@ class Settings:
         values: dict[str, Any] = {}
         used: list[str] = []
         for name, candidates in cls._env_names(prefix).items():
-            var = next((v for v in candidates if v in env), None)
+            # An empty legacy variable is unset (the original project read "" as the default).
+            var = next(
+                (v for i, v in enumerate(candidates) if v in env and (i == 0 or env[v].strip())),
+                None,
+            )
             if var is None:
                 continue
             parse = _parser_for(hints[name])

@@ -31,6 +31,19 @@ def _check_locale(name: str, value: object) -> None:
         )
 
 
+_PRESET_POSITIONAL = ("default_locale", "fallback_locales", "locale_dir")
+
+
+def _positional_preset(args: tuple[Any, ...]) -> dict[str, Any]:
+    """The original project's positional preset arguments, by field name."""
+    if len(args) > len(_PRESET_POSITIONAL):
+        raise TypeError(
+            f"a preset takes at most {len(_PRESET_POSITIONAL)} positional arguments "
+            f"({', '.join(_PRESET_POSITIONAL)}), got {len(args)}"
+        )
+    return dict(zip(_PRESET_POSITIONAL, args, strict=False))
+
+
 @dataclass(frozen=True)
 class ErrorHandlerConfig(Settings):
     """How errors are answered: body format, localisation, and how much a 500 may reveal."""
@@ -63,6 +76,8 @@ class ErrorHandlerConfig(Settings):
     def __post_init__(self) -> None:
         """Validate every field; bad values raise ``ValueError`` naming what is allowed."""
         _check_locale("default_locale", self.default_locale)
+        if self.fallback_locales is None:  # the original project's presets pass None
+            object.__setattr__(self, "fallback_locales", ())
         if isinstance(self.fallback_locales, str):
             raise ValueError("ErrorHandlerConfig.fallback_locales must be a list of language tags")
         for tag in self.fallback_locales:
@@ -128,14 +143,24 @@ class ErrorHandlerConfig(Settings):
         return "application/json"
 
     @classmethod
-    def development(cls, **overrides: Any) -> ErrorHandlerConfig:
-        """Local development: 500 bodies show the exception and its traceback."""
-        return cls._preset({"debug_mode": True, "include_traceback": True}, overrides)
+    def development(cls, *args: Any, **overrides: Any) -> ErrorHandlerConfig:
+        """Local development: 500 bodies show the exception and its traceback.
+
+        Takes any field by keyword, or the original project's positional
+        ``(default_locale, fallback_locales, locale_dir)``.
+        """
+        base = {"debug_mode": True, "include_traceback": True}
+        return cls._preset(base, {**_positional_preset(args), **overrides})
 
     @classmethod
-    def production(cls, **overrides: Any) -> ErrorHandlerConfig:
-        """Production: a 500 body reveals nothing about the exception."""
-        return cls._preset({"debug_mode": False, "include_traceback": False}, overrides)
+    def production(cls, *args: Any, **overrides: Any) -> ErrorHandlerConfig:
+        """Production: a 500 body reveals nothing about the exception.
+
+        Takes any field by keyword, or the original project's positional
+        ``(default_locale, fallback_locales, locale_dir)``.
+        """
+        base = {"debug_mode": False, "include_traceback": False}
+        return cls._preset(base, {**_positional_preset(args), **overrides})
 
     @classmethod
     def from_environment(

@@ -121,3 +121,16 @@ def test_message_provider_needs_the_default_locale_file(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"en\.json.*not found.*: ko"):
         MessageProvider(str(tmp_path), default_locale="en")
     assert MessageProvider(str(tmp_path), default_locale="ko").get_message("errors.x") == "엑스"
+
+
+def test_an_empty_variable_of_the_original_is_unset() -> None:
+    config = ErrorHandlerConfig.from_environment({"ERROR_DEBUG": "", "ERROR_LOCALE": " "})
+    assert (config.debug_mode, config.default_locale) == (False, "en")
+
+
+def test_presets_take_the_original_positional_arguments() -> None:
+    config = ErrorHandlerConfig.development("ko", None)
+    assert (config.default_locale, config.fallback_locales, config.debug_mode) == ("ko", (), True)
+    assert ErrorHandlerConfig.production(fallback_locales=None).fallback_locales == ()
+    with pytest.raises(TypeError, match="at most 3 positional"):
+        ErrorHandlerConfig.production("en", None, None, "extra")
