@@ -343,3 +343,21 @@ def test_the_router_has_no_prefix_of_its_own(collector: ErrorMetricsCollector) -
     with TestClient(prefixed) as client:
         assert client.get("/ops/errors/summary").status_code == 200
         assert client.get("/api/metrics/summary").status_code == 404
+
+
+def test_time_bucket_keeps_our_earlier_constructor_too() -> None:
+    start = datetime(2025, 1, 1, tzinfo=timezone.utc)
+    ours = TimeBucket(start, 60, {301: 2, 302: 1}, {404: 3})
+    keyword = TimeBucket(start=start, duration_s=60, error_counts={301: 2, 302: 1})
+    original = TimeBucket(start_time=start, end_time=start + timedelta(seconds=60))
+    assert (ours.start, ours.duration_s, ours.total_errors, ours.status_counts) == (
+        start,
+        60,
+        3,
+        {404: 3},
+    )
+    assert keyword.end_time == original.end_time == start + timedelta(seconds=60)
+    assert keyword.total_count == 3  # derived from error_counts when not given
+    assert original.total_count == 0
+    with pytest.raises(TypeError, match="end_time"):
+        TimeBucket(start_time=start)

@@ -211,7 +211,7 @@ class ErrorMetricsCollector:
         return [decode_event(e) for e in self.store.recent_events(limit, error_code)]
 
     def clear(self) -> None:
-        """Drop the local buffer and everything in the store's namespace."""
+        """Drop the local buffer and the store's whole namespace (with Redis: the fleet's)."""
         self.flusher.discard()
 
 

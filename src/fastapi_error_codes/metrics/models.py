@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 __all__ = [
@@ -65,7 +65,7 @@ def _as_utc(moment: datetime) -> datetime:
     return moment
 
 
-@dataclass
+@dataclass(init=False)
 class TimeBucket:
     """Error counts of one time bucket (``collection_interval_ms`` wide) across the fleet.
 
@@ -77,9 +77,43 @@ class TimeBucket:
 
     start_time: datetime
     end_time: datetime
-    error_counts: dict[int, int] = field(default_factory=dict)
-    total_count: int = 0
-    status_counts: dict[int, int] = field(default_factory=dict)
+    error_counts: dict[int, int]
+    total_count: int
+    status_counts: dict[int, int]
+
+    def __init__(
+        self,
+        start_time: datetime | None = None,
+        end_time: datetime | int | None = None,
+        error_counts: Mapping[int, int] | None = None,
+        total_count: int | Mapping[int, int] | None = None,
+        status_counts: Mapping[int, int] | None = None,
+        *,
+        start: datetime | None = None,
+        duration_s: int | None = None,
+    ) -> None:
+        """``TimeBucket(start_time, end_time, ...)``, or ours: ``TimeBucket(start, duration_s)``.
+
+        Our earlier positional order (``start, duration_s, error_counts, status_counts``)
+        still works: an int second argument is the width, a mapping fourth one the statuses.
+        ``total_count`` defaults to the sum of ``error_counts``.
+        """
+        if isinstance(end_time, int):
+            end_time, duration_s = None, end_time
+        if isinstance(total_count, Mapping):
+            total_count, status_counts = None, total_count
+        begin = start_time if start_time is not None else start
+        if begin is None:
+            raise TypeError("TimeBucket needs start_time (or start)")
+        if end_time is None:
+            if duration_s is None:
+                raise TypeError("TimeBucket needs end_time (or duration_s)")
+            end_time = begin + timedelta(seconds=duration_s)
+        self.start_time = begin
+        self.end_time = end_time
+        self.error_counts = dict(error_counts or {})
+        self.status_counts = dict(status_counts or {})
+        self.total_count = sum(self.error_counts.values()) if total_count is None else total_count
 
     @property
     def start(self) -> datetime:
