@@ -47,6 +47,16 @@ _LEGACY_FIELDS = (
     "pii_patterns",
 )
 
+#: The switches of an all-off config (``disabled`` presets, the original's ``testing``).
+_ALL_OFF: Mapping[str, Any] = MappingProxyType(
+    {
+        "enabled": False,
+        "prometheus_enabled": False,
+        "sentry_enabled": False,
+        "dashboard_enabled": False,
+    }
+)
+
 _NAMESPACE_RE = re.compile(r"^[A-Za-z0-9_.:\-]{1,64}$")
 
 
@@ -193,12 +203,7 @@ class MetricsConfig(Settings):
     @classmethod
     def disabled(cls) -> MetricsConfig:
         """Everything off: no collection, no endpoints, no per-request cost."""
-        return cls(
-            enabled=False,
-            prometheus_enabled=False,
-            sentry_enabled=False,
-            dashboard_enabled=False,
-        )
+        return cls(**_ALL_OFF)
 
 
 class MetricsPreset:
@@ -244,25 +249,12 @@ class MetricsPreset:
     @staticmethod
     def testing(**overrides: Any) -> MetricsConfig:
         """Everything off (no collection, exporters or endpoints), 500 events."""
-        base = {
-            "enabled": False,
-            "max_events": 500,
-            "prometheus_enabled": False,
-            "sentry_enabled": False,
-            "dashboard_enabled": False,
-        }
-        return MetricsConfig._preset(base, overrides)
+        return MetricsConfig._preset({**_ALL_OFF, "max_events": 500}, overrides)
 
     @staticmethod
     def disabled(**overrides: Any) -> MetricsConfig:
         """Everything off: no collection, no exporters, no endpoints."""
-        base = {
-            "enabled": False,
-            "prometheus_enabled": False,
-            "sentry_enabled": False,
-            "dashboard_enabled": False,
-        }
-        return MetricsConfig._preset(base, overrides)
+        return MetricsConfig._preset(_ALL_OFF, overrides)
 
 
 def get_config_from_env(
