@@ -257,16 +257,18 @@ def test_empty_namespace_means_no_prefix(collector: ErrorMetricsCollector) -> No
     assert all(n.startswith("errors") for n in names)
 
 
-@pytest.mark.parametrize("namespace", ["my-app", "1app", "my app", "app\n", "é", None, 7])
+@pytest.mark.parametrize(
+    "namespace", ["my-app", "1app", "my app", "app\n", "é", "shop:api", None, 7]
+)
 def test_invalid_namespace_is_a_value_error(
     collector: ErrorMetricsCollector, namespace: object
 ) -> None:
     with pytest.raises(ValueError, match="namespace"):
         PrometheusExporter(collector, namespace=namespace)  # type: ignore[arg-type]
-    exporter = PrometheusExporter(collector, namespace="ok:app_1")
+    exporter = PrometheusExporter(collector, namespace="ok_app_1")
     with pytest.raises(ValueError, match="namespace"):
         exporter.namespace = namespace  # type: ignore[assignment]
-    assert exporter.namespace == "ok:app_1"
+    assert exporter.namespace == "ok_app_1"
 
 
 # --- DashboardAPI as the original documents it ------------------------------------------------

@@ -18,8 +18,9 @@ __all__ = ["DEFAULT_NAMESPACE", "PrometheusExporter", "require_prometheus_client
 #: The default metric-name prefix: ``fastapi_errors_total``, ``fastapi_errors_by_code``, ...
 DEFAULT_NAMESPACE = "fastapi"
 
-#: A Prometheus metric-name prefix (empty: no prefix).
-_NAMESPACE_RE = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
+#: A metric-name prefix (empty: no prefix). Colons, legal in names, are meant for recording
+#: rules, and prometheus_client's OpenMetrics output rewrites them in sample names only.
+_NAMESPACE_RE = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
 
 _MISSING_EXTRA = (
     "the Prometheus exporter needs prometheus-client: "
@@ -43,8 +44,8 @@ def _check_namespace(namespace: object) -> str:
     """*namespace* if it is a valid metric-name prefix (or ""), else a ValueError."""
     if not isinstance(namespace, str) or (namespace and _NAMESPACE_RE.fullmatch(namespace) is None):
         raise ValueError(
-            "PrometheusExporter namespace must be a Prometheus metric-name prefix "
-            f"([a-zA-Z_:][a-zA-Z0-9_:]*) or '' for none, got {namespace!r}"
+            "PrometheusExporter namespace must be a metric-name prefix of letters, digits "
+            f"and _ ([a-zA-Z_][a-zA-Z0-9_]*), or '' for none; got {namespace!r}"
         )
     return namespace
 
@@ -124,11 +125,11 @@ class PrometheusExporter:
 
     *namespace* is the metric-name prefix: the default ``"fastapi"`` gives
     ``fastapi_errors_total``, ``fastapi_errors_by_code`` and the rest; ``"myapp"`` gives
-    ``myapp_errors_total``; ``""`` gives ``errors_total``. Any metric-name prefix is accepted
-    (``[a-zA-Z_:][a-zA-Z0-9_:]*``), but prefer one without ``:``: colons are meant for
-    recording rules, and prometheus_client's OpenMetrics output rewrites them to ``_`` in
-    sample names (not in ``# TYPE`` lines). With ``enabled`` false, nothing is read or
-    rendered: ``generate_metrics()`` returns ``""`` and ``render()`` an empty body.
+    ``myapp_errors_total``; ``""`` gives ``errors_total``. The prefix is letters, digits and
+    ``_`` (``[a-zA-Z_][a-zA-Z0-9_]*``): colons, legal in metric names, are meant for recording
+    rules, and prometheus_client's OpenMetrics output would rewrite them in sample names only.
+    With ``enabled`` false, nothing is read or rendered: ``generate_metrics()`` returns ``""``
+    and ``render()`` an empty body.
     """
 
     def __init__(
