@@ -110,10 +110,9 @@ def build_body(
     of :data:`JSON_KEYS` (validation field errors go in ``detail.errors``). ``"problem+json"``:
     an :class:`~fastapi_error_codes.models.ErrorCodeProblem`, the occurrence's text in
     ``detail`` and any structured detail in the ``context`` extension; ``instance``,
-    ``errors`` and ``context`` appear only when present. *detail* is passed through
-    :func:`json_safe` (a no-op for the handler's detail, which already is).
+    ``errors`` and ``context`` appear only when present. *detail* must be JSON-safe already
+    (:func:`json_safe`): the handler makes it so once, before localising with it.
     """
-    detail = json_safe(detail)
     if response_format != "problem+json":
         return ErrorResponse(
             error_code=error_code,

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, ClassVar, TypedDict
 
-from fastapi_error_codes._bodies import build_body
+from fastapi_error_codes._bodies import build_body, json_safe
 from fastapi_error_codes._time import utc_timestamp
 
 __all__ = ["MAX_ERROR_CODE", "MIN_ERROR_CODE", "BaseAppException", "ErrorFields", "ErrorInfo"]
@@ -158,7 +158,7 @@ class BaseAppException(Exception):
         return build_body(
             "json",
             **self.public_fields(),
-            detail=self.detail,
+            detail=json_safe(self.detail),
             errors=None,
             timestamp=self.timestamp,
             instance=None,

@@ -169,8 +169,7 @@ class ErrorMetricsCollector:
                 TimeBucket(
                     start_time=begin,
                     end_time=begin + timedelta(seconds=width),
-                    error_counts=by_code,
-                    total_count=sum(by_code.values()),
+                    error_counts=by_code,  # total_count: their sum
                     status_counts=by_status,
                 )
             )
