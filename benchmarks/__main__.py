@@ -19,6 +19,8 @@ ROWS: dict[int, tuple[str, str]] = {
     4: ("flush", "benchmarks.flush:run"),
     5: ("end to end", "benchmarks.e2e:run"),
     6: ("memory", "benchmarks.memory:run"),
+    7: ("scrape storm on a slow Redis", "benchmarks.storm:run"),
+    8: ("5xx storm with Sentry", "benchmarks.sentry_storm:run"),
 }
 
 

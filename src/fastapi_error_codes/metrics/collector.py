@@ -106,6 +106,11 @@ class ErrorMetricsCollector:
         return self.flusher.stats
 
     @property
+    def local_version(self) -> tuple[int, bool]:
+        """A token that changes whenever this worker records or flushes (read caches check it)."""
+        return (self.flusher.seq, self.buffer.is_empty)
+
+    @property
     def buffered(self) -> int:
         """Records counted locally and not yet in the store (buffer plus pending batch)."""
         return self.flusher.pending_count + self.buffer.counted

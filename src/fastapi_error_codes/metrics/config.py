@@ -65,6 +65,13 @@ def _positive(name: str, value: object, *, minimum: float = 1) -> None:
         raise ValueError(f"MetricsConfig.{name} must be a number >= {minimum}, got {value!r}")
 
 
+def _whole(name: str, value: object, low: int, high: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ValueError(
+            f"MetricsConfig.{name} must be a whole number from {low} to {high}, got {value!r}"
+        )
+
+
 def _check_max_events(value: object) -> None:
     low, high = MAX_EVENTS_RANGE
     allowed = f"a whole number from {low} to {high}"
@@ -110,6 +117,12 @@ class MetricsConfig(Settings):
     max_events_per_flush: int = 1000
     redis_timeout_ms: int = 1000
     redis_max_connections: int = 16
+    #: a batch counts as flushed once WAIT confirms it on this many replicas (0: no WAIT)
+    redis_min_replicas: int = 0
+    #: fleet reads at once per worker, on threads of their own (never the app's threadpool)
+    read_concurrency: int = 2
+    #: how long a fleet read is reused by identical reads of this worker (0: never)
+    read_cache_ms: int = 1000
     # --- endpoints ---
     metrics_path: str = "/metrics"
     dashboard_prefix: str = "/api/metrics"
@@ -117,6 +130,9 @@ class MetricsConfig(Settings):
     # --- Sentry policy ---
     sentry_capture_4xx: bool = False
     sentry_environment: str | None = None
+    #: captures per error code and budget interval (0: no budget, every error is captured)
+    sentry_capture_budget: int = 10
+    sentry_budget_interval_s: int = 60
 
     def __post_init__(self) -> None:
         """Validate every field; bad values raise ``ValueError`` naming what is allowed."""
@@ -138,6 +154,11 @@ class MetricsConfig(Settings):
         _positive("max_events_per_flush", self.max_events_per_flush)
         _positive("redis_timeout_ms", self.redis_timeout_ms, minimum=10)
         _positive("redis_max_connections", self.redis_max_connections, minimum=2)
+        _whole("redis_min_replicas", self.redis_min_replicas, 0, 16)
+        _whole("read_concurrency", self.read_concurrency, 1, 64)
+        _whole("read_cache_ms", self.read_cache_ms, 0, 60_000)
+        _whole("sentry_capture_budget", self.sentry_capture_budget, 0, 1_000_000)
+        _whole("sentry_budget_interval_s", self.sentry_budget_interval_s, 1, 86_400)
         if isinstance(self.pii_patterns, str) or not all(
             isinstance(p, str) and p for p in self.pii_patterns
         ):

@@ -90,6 +90,11 @@ class Flusher:
 
     # ------------------------------------------------------------------ flush
     @property
+    def seq(self) -> int:
+        """The seq of this worker's newest batch (0 before the first)."""
+        return self._seq
+
+    @property
     def pending_count(self) -> int:
         """Errors in the batch that failed and waits for its retry."""
         batch = self._pending  # read once: the flusher thread may clear it meanwhile

@@ -208,11 +208,27 @@ class Batch:
     events_dropped: int = 0
     series_folded: int = 0
     created_ms: int = 0
+    #: this worker's failed flush attempts and Sentry captures skipped by the budget since
+    #: its previous applied batch (fleet-wide counters), and what it still buffers (a gauge)
+    flush_failures: int = 0
+    sentry_skipped: int = 0
+    buffered: int = 0
+    #: set per attempt by the flusher: ms since the first attempt (monotonic), and whether an
+    #: earlier attempt may have been applied without the worker hearing of it
+    age_ms: int = 0
+    unsure: bool = False
 
     @property
     def is_empty(self) -> bool:
         """True when the batch carries nothing but a heartbeat."""
-        return not (self.counts or self.events or self.dropped or self.events_dropped)
+        return not (
+            self.counts
+            or self.events
+            or self.dropped
+            or self.events_dropped
+            or self.flush_failures
+            or self.sentry_skipped
+        )
 
 
 @dataclass
@@ -228,6 +244,15 @@ class FleetView:
     workers: int = 0
     oldest_flush_age_s: float | None = None
     created_s: float | None = None
+    #: fleet-wide self-health: failed flush attempts, Sentry captures the budget skipped,
+    #: errors the live workers still held at their last flush
+    flush_failures: int = 0
+    sentry_skipped: int = 0
+    buffered: int = 0
+    #: stored entries this read skipped because they could not be parsed
+    malformed: int = 0
+    #: the server's maxmemory-policy when it may evict keys of ours (None: safe or unknown)
+    eviction_policy: str | None = None
 
     @property
     def total(self) -> int:
