@@ -20,8 +20,9 @@ def make_collector() -> Iterator[MakeCollector]:
     """
     made: list[ErrorMetricsCollector] = []
 
-    def make(store: Any = None, **overrides: Any) -> ErrorMetricsCollector:
-        collector = ErrorMetricsCollector(MetricsConfig.testing(**overrides), store=store)
+    def make(store: Any = None, clock: Any = None, **overrides: Any) -> ErrorMetricsCollector:
+        config = MetricsConfig.testing(**overrides)
+        collector = ErrorMetricsCollector(config, store=store, clock=clock)
         made.append(collector)
         return collector
 

@@ -47,9 +47,8 @@ def test_exact_counts_with_8_threads_x_10000(make_collector: MakeCollector) -> N
 
 
 def test_bucket_rollover(make_collector: MakeCollector, monkeypatch: pytest.MonkeyPatch) -> None:
-    collector = make_collector(flush_interval_ms=60_000, collection_interval_ms=60_000)
     clock = FakeClock(1_700_000_000.0)
-    monkeypatch.setattr(buffer_mod, "_now", clock)
+    collector = make_collector(flush_interval_ms=60_000, collection_interval_ms=60_000, clock=clock)
     monkeypatch.setattr(buffer_mod.time, "time", clock)
     start = int(clock.now) - int(clock.now) % 60
     collector.record(301, "A", 404, "x")

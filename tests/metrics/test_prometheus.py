@@ -52,7 +52,12 @@ def test_spec_series_with_exact_values(collector: ErrorMetricsCollector) -> None
     assert samples[("fastapi_errors_by_status", (("status_code", "422"),))] == 1
     assert samples[("fastapi_errors_dropped_total", ())] == 0
     assert samples[("fastapi_errors_workers", ())] == 1
-    assert samples[("fastapi_errors_worker_buffered", ())] == 0
+    assert samples[("fastapi_errors_buffered", ())] == 0
+    assert samples[("fastapi_errors_flush_failures_total", ())] == 0
+    assert samples[("fastapi_errors_sentry_skipped_total", ())] == 0
+    assert samples[("fastapi_errors_store_malformed", ())] == 0
+    assert samples[("fastapi_errors_store_evictable", (("policy", ""),))] == 0
+    assert not any("worker" in name and name != "fastapi_errors_workers" for name, _ in samples)
     assert ("fastapi_errors_flush_age_seconds", ()) in samples
 
 

@@ -1,10 +1,17 @@
 """LocalBuffer: the hot path — this worker's counts and raw events since the last flush.
 
 ``record()`` runs inside the request: under one short lock it increments a counter keyed by
-(bucket, code, status) and appends the raw event to a bounded ring. It touches no network or
+(bucket, code, status) and appends the raw event to a small ring. It touches no network or
 disk, masks nothing and encodes nothing. The bucket is found with one float comparison against
 the current bucket's end; only the first record of a bucket, or of a series in a bucket, takes
-the cold branch. ``drain()`` hands everything to the flusher in O(1) under the same lock.
+the cold branch. Times are the fleet's clock: this worker's clock plus the offset to the
+store's clock that the flusher measured.
+
+Raw events hold the app's own objects (a detail may be megabytes), so they stay here only
+briefly: when ``WAKE_AT`` of them wait, ``on_full`` wakes the flusher, which takes them
+(``take_events()``) and keeps them encoded, masked and size-capped. At most ``RAW_RING`` raw
+events are held; past that the oldest are dropped (counted as events dropped, never as
+errors). ``drain()`` hands everything to the flusher in O(1) under the same lock.
 """
 
 from __future__ import annotations
@@ -28,8 +35,16 @@ __all__ = ["Drained", "LocalBuffer", "RawEvent"]
 RawEvent = tuple[int, float, int, str, int, str, Any, "str | None", "str | None"]
 _Cells = dict[SeriesKey, int]
 
-_now = time.time
+#: Raw events held at most (the newest); the flusher takes them long before, normally.
+RAW_RING = 256
+#: Raw events waiting that wake the flusher to encode them.
+WAKE_AT = 32
+
 _OVERFLOW_KEY: SeriesKey = (OVERFLOW_CODE, OVERFLOW_CODE)
+
+
+def _nothing() -> None:
+    """The default ``on_full``: no flusher listens."""
 
 
 def _counted(buckets: dict[int, _Cells]) -> int:
@@ -47,6 +62,7 @@ class Drained:
     events: list[RawEvent]
     folded: int
     dropped: int
+    sentry_skipped: int
     #: prefix of this process's event ids (an event's id is the prefix and its number)
     id_prefix: str
 
@@ -59,13 +75,29 @@ class Drained:
 class LocalBuffer:
     """This worker's counts per (bucket, code, status) and its newest raw events."""
 
-    def __init__(self, config: MetricsConfig, on_roll: Callable[[], None]) -> None:
-        """Buffer per *config*; *on_roll* runs (under the lock) whenever a bucket is opened."""
+    def __init__(
+        self,
+        config: MetricsConfig,
+        on_roll: Callable[[], None],
+        *,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
+        """Buffer per *config*; *on_roll* runs (under the lock) whenever a bucket is opened.
+
+        *clock* is this worker's wall clock (``time.time``); tests pass a skewed one.
+        """
         self._config = config
         self._on_roll = on_roll
-        # Events are sampled, counts never: each flush carries at most this many of the newest
-        # events (masking and encoding them is most of a flush's cost).
-        self._ring_size = min(config.max_events, config.max_pending, config.max_events_per_flush)
+        self._clock = clock or time.time
+        #: The store's clock minus this worker's (set by the flusher after each round trip).
+        self.clock_offset = 0.0
+        #: Called (under the lock) when WAKE_AT raw events wait: the flusher's wake-up.
+        self.on_full: Callable[[], None] = _nothing
+        # Events are sampled, counts never: the flusher keeps at most this many per flush
+        # interval (masking and encoding them is most of a flush's cost).
+        self.ring_size = min(config.max_events, config.max_pending, config.max_events_per_flush)
+        self._raw_size = min(self.ring_size, RAW_RING)
+        self._wake_at = min(WAKE_AT, self._raw_size)
         self.reset()
 
     def reset(self) -> None:
@@ -79,9 +111,10 @@ class LocalBuffer:
         self._cells = 0
         self._series: set[SeriesKey] = set()
         self._names: dict[int, str] = {}
-        self._events: deque[RawEvent] = deque(maxlen=self._ring_size)
+        self._events: deque[RawEvent] = deque(maxlen=self._raw_size)
         self._folded = 0
         self._dropped = 0
+        self._sentry_skipped = 0
         self._id_prefix = uuid.uuid4().hex[:16]
         self._ids = itertools.count(1)
 
@@ -97,7 +130,7 @@ class LocalBuffer:
         method: str | None = None,
     ) -> str:
         """Count one error and keep its raw event; returns the event id. No I/O, one lock."""
-        now = _now()
+        now = self._clock() + self.clock_offset
         n = next(self._ids)
         lock = self._lock
         lock.acquire()
@@ -111,9 +144,12 @@ class LocalBuffer:
                 key = self._admit(key, error_name)
                 count = cells.get(key, 0)
             cells[key] = count + 1
-            self._events.append(
+            events = self._events
+            events.append(
                 (n, now, error_code, error_name, status_code, message, detail, path, method)
             )
+            if len(events) == self._wake_at:
+                self.on_full()
         finally:
             lock.release()
         return f"{self._id_prefix}{n}"
@@ -154,6 +190,25 @@ class LocalBuffer:
         with self._lock:
             self._dropped += count
 
+    def note_sentry_skipped(self, count: int = 1) -> None:
+        """Count Sentry captures the budget skipped (a fleet-wide counter once flushed)."""
+        with self._lock:
+            self._sentry_skipped += count
+
+    def take_events(self) -> list[RawEvent]:
+        """Take the raw events waiting (oldest first), leaving the counts in place."""
+        with self._lock:
+            events = self._events
+            if not events:
+                return []
+            self._events = deque(maxlen=self._raw_size)
+        return list(events)
+
+    @property
+    def id_prefix(self) -> str:
+        """Prefix of this process's event ids (an event's id is the prefix and its number)."""
+        return self._id_prefix
+
     def expire_bucket(self) -> None:
         """Make the next ``record()`` open its bucket again (and so call *on_roll*)."""
         with self._lock:
@@ -169,10 +224,11 @@ class LocalBuffer:
             self._series = set()
             names, self._names = self._names, {}
             events = self._events
-            self._events = deque(maxlen=self._ring_size)
+            self._events = deque(maxlen=self._raw_size)
             folded, self._folded = self._folded, 0
             dropped, self._dropped = self._dropped, 0
-        return Drained(buckets, names, list(events), folded, dropped, self._id_prefix)
+            skipped, self._sentry_skipped = self._sentry_skipped, 0
+        return Drained(buckets, names, list(events), folded, dropped, skipped, self._id_prefix)
 
     @property
     def counted(self) -> int:

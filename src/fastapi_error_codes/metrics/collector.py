@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import weakref
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -55,13 +56,21 @@ class ErrorMetricsCollector:
     """Counts errors in a per-worker buffer and flushes them, pre-aggregated, into a store."""
 
     def __init__(
-        self, config: MetricsConfig | None = None, store: MetricsStore | None = None
+        self,
+        config: MetricsConfig | None = None,
+        store: MetricsStore | None = None,
+        *,
+        clock: Callable[[], float] | None = None,
     ) -> None:
-        """Collect per *config* into *store* (default: the store ``config`` selects)."""
+        """Collect per *config* into *store* (default: the store ``config`` selects).
+
+        *clock* is this worker's wall clock (default ``time.time``); errors are filed by the
+        store's clock all the same (the offset is measured), and tests pass a skewed one.
+        """
         self.config = cfg = config or MetricsConfig()
-        self.store: MetricsStore = store if store is not None else create_store(cfg)
+        self.store: MetricsStore = store if store is not None else create_store(cfg, clock=clock)
         self._owns_store = store is None
-        self.buffer = LocalBuffer(cfg, on_roll=self._ensure_started)
+        self.buffer = LocalBuffer(cfg, on_roll=self._ensure_started, clock=clock)
         self.flusher = Flusher(cfg, self.buffer, self.store)
         if not cfg.enabled:
             self.record = _record_disabled  # type: ignore[method-assign]

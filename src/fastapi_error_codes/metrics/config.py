@@ -181,6 +181,12 @@ class MetricsConfig(Settings):
                     f"MetricsConfig.redis_url has scheme {scheme!r}; allowed: "
                     + ", ".join(f"{s}://" for s in REDIS_URL_SCHEMES)
                 )
+            if self.redis_min_replicas and scheme.endswith("+cluster"):
+                raise ValueError(
+                    "MetricsConfig.redis_min_replicas is not supported on Redis Cluster yet "
+                    "(allowed there: 0); it works with redis://, rediss:// and "
+                    "redis+sentinel:// URLs"
+                )
         for name in ("metrics_path", "dashboard_prefix"):
             value = getattr(self, name)
             if not isinstance(value, str) or not value.startswith("/") or value.endswith("/"):
@@ -199,6 +205,11 @@ class MetricsConfig(Settings):
     def bucket_width_s(self) -> int:
         """Width of one time bucket in seconds (``collection_interval_ms`` / 1000)."""
         return self.collection_interval_ms // 1000
+
+    @property
+    def forget_s(self) -> int:
+        """A worker not seen for this long is forgotten, with its seq (at least a day)."""
+        return max(self.retention_s, 86400)
 
     @property
     def live_window_s(self) -> float:

@@ -8,18 +8,31 @@ good is dropped and counted, so a poison batch never jams the worker. A backgrou
 flushes every ``flush_interval_ms`` and backs off (jittered, at most 30 s) while the store
 fails. ``close()`` is the final flush, after which a worker that shut down cleanly leaves the
 live set at once.
+
+Between flushes, and through an outage, the thread also takes the buffer's raw events as soon
+as a few wait and keeps them in the spool: encoded, masked and size-capped, at most
+``max_events_per_flush`` per flush interval. A worker's memory stays bounded in bytes however
+large the details its errors carry and however long the store is away.
+
+Each attempt tells the store the batch's age and whether an earlier attempt may have been
+applied unseen (a lost reply), so a store that has forgotten this worker's seq since refuses
+the batch instead of counting it twice. After each round trip the offset between the store's
+clock and this worker's is handed to the buffer: every worker files its errors by the store's
+clock, however far its own is off.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import random
 import threading
 import time
 import uuid
+from collections import deque
 
-from .buffer import LocalBuffer
+from .buffer import LocalBuffer, RawEvent
 from .config import MetricsConfig
 from .models import Batch
 from .stores import MetricsStore, StoreUnavailable
@@ -62,13 +75,23 @@ class Flusher:
         """Become a new worker: new id and seq, nothing pending, no thread (after a fork)."""
         self._flush_lock = threading.Lock()
         self._start_lock = threading.Lock()
+        self._encode_lock = threading.Lock()
         self.worker_id = f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
         self._seq = 0
         self._pending: Batch | None = None
+        self._first_try_mono = 0.0  # when the pending batch was first sent
+        self._unsure = False  # an attempt of the pending batch may have been applied unseen
+        self._failures_unsent = 0  # failed attempts not yet reported in a batch
         self._last_apply_mono: float | None = None  # None: nothing applied (or retired)
+        # Encoded events waiting for the next batch (oldest first), and how many were encoded
+        # in this flush interval (at most the buffer's ring size).
+        self._spool: deque[str] = deque(maxlen=self._buffer.ring_size)
+        self._encode_failures = 0
+        self._encoded_in_interval = 0
         self.stats = FlushStats()
         self._thread: _FlushThread | None = None
         self._running = False
+        self._buffer.on_full = _nothing
 
     # ------------------------------------------------------------------ thread
     def ensure_started(self) -> None:
@@ -80,6 +103,7 @@ class Flusher:
             if self._running:
                 return
             self._thread = _FlushThread(self, self._config.flush_interval_ms / 1000)
+            self._buffer.on_full = self._thread.wake
             self._thread.start()
             self._running = True
 
@@ -112,14 +136,49 @@ class Flusher:
         finally:
             self._flush_lock.release()
 
+    # ------------------------------------------------------------------ events
+    def encode_events(self) -> None:
+        """Move the buffer's raw events into the spool: encoded, masked, size-capped."""
+        with self._encode_lock:
+            self._spool_raw(self._buffer.take_events())
+
+    def _spool_raw(self, raw: list[RawEvent]) -> None:
+        """Under the encode lock: encode the newest of *raw* this interval's budget allows."""
+        room = self._buffer.ring_size - self._encoded_in_interval
+        if not raw or room <= 0:
+            return
+        prefix = self._buffer.id_prefix
+        for event in raw[-room:]:
+            try:
+                self._spool.append(self._encoder.event(event, prefix, self.worker_id))
+            except Exception:
+                self._encode_failures += 1
+        self._encoded_in_interval += min(room, len(raw))
+
+    def new_interval(self) -> None:
+        """Start a flush interval: the event budget is full again."""
+        self._encoded_in_interval = 0
+
     def _next_batch(self) -> Batch | None:
-        drained = self._buffer.drain()
+        with self._encode_lock:
+            drained = self._buffer.drain()
+            self._spool_raw(drained.events)
+            events = list(self._spool)
+            self._spool.clear()
+            self._encoded_in_interval = 0  # a batch starts the event budget afresh too
+            failures, self._encode_failures = self._encode_failures, 0
         last = self._last_apply_mono
         quiet = last is not None and time.monotonic() - last < self._config.live_window_s / 3
-        if not drained.buckets and not drained.events and not drained.dropped and quiet:
+        reports = drained.dropped or drained.sentry_skipped or self._failures_unsent
+        if not drained.buckets and not events and not reports and quiet:
             return None  # nothing to say, and the heartbeat is recent enough
         self._seq += 1
-        return self._encoder.batch(drained, self.worker_id, self._seq)
+        self._first_try_mono = time.monotonic()
+        self._unsure = False
+        batch = self._encoder.batch(drained, self.worker_id, self._seq, events, failures)
+        batch = dataclasses.replace(batch, flush_failures=self._failures_unsent)
+        self._failures_unsent = 0
+        return batch
 
     def _flush_locked(self) -> bool:
         for _ in range(2):  # the kept batch first, then what arrived meanwhile
@@ -129,10 +188,18 @@ class Flusher:
             batch = self._pending
             if batch is None:
                 return True
+            attempt = dataclasses.replace(
+                batch,
+                age_ms=int((time.monotonic() - self._first_try_mono) * 1000),
+                unsure=self._unsure,
+                buffered=self._buffer.counted,
+            )
             try:
-                self._store.apply(batch)
+                self._store.apply(attempt)
             except (StoreUnavailable, OSError) as exc:  # the store is away: keep the batch
                 self.stats.flush_failures += 1
+                self._failures_unsent += 1
+                self._unsure = self._unsure or getattr(exc, "maybe_applied", True)
                 if self.stats.last_error is None:
                     _log.warning(
                         "fastapi_error_codes: flush to the metrics store failed: %s",
@@ -142,6 +209,7 @@ class Flusher:
                 return False
             except Exception as exc:  # BatchRejected, or a bug: never retry a poison batch
                 self.stats.flush_failures += 1
+                self._failures_unsent += 1
                 self._pending = None
                 lost = sum(batch.counts.values())
                 self._buffer.note_dropped(lost)
@@ -156,6 +224,7 @@ class Flusher:
                 _log.warning("fastapi_error_codes: flushing to the metrics store works again")
                 self.stats.last_error = None
             self._pending = None
+            self._buffer.clock_offset = self._store.clock_offset_s
             self._last_apply_mono = time.monotonic()
             self.stats.flushes += 1
             self.stats.last_flush_ok_s = time.time()
@@ -163,10 +232,19 @@ class Flusher:
                 return True
         return True
 
+    def sync_clock(self) -> None:
+        """Measure the offset to the store's clock and hand it to the buffer (best effort)."""
+        try:
+            self._buffer.clock_offset = self._store.sync_clock()
+        except Exception as exc:  # the first flush measures it again
+            _log.debug("fastapi_error_codes: clock sync with the store failed: %s", exc)
+
     def discard(self) -> None:
         """Forget the buffer and the pending batch, and clear the store (one flush at a time)."""
         with self._flush_lock:
-            self._buffer.drain()
+            with self._encode_lock:
+                self._buffer.drain()
+                self._spool.clear()
             self._pending = None
             self._store.clear()
 
@@ -203,15 +281,24 @@ class Flusher:
         return ok
 
 
+def _nothing() -> None:
+    """The buffer's wake-up while no flusher thread runs."""
+
+
 class _FlushThread(threading.Thread):
-    """Calls ``flusher.flush()`` every interval; backs off exponentially while it fails."""
+    """Flushes every interval (backing off while it fails); encodes events when woken."""
 
     def __init__(self, flusher: Flusher, interval_s: float) -> None:
         super().__init__(name="fastapi-error-codes-flusher", daemon=True)
         self._flusher = flusher
         self._interval = interval_s
         self._stop_event = threading.Event()
+        self._wake_event = threading.Event()
         self.failures = 0
+
+    def wake(self) -> None:
+        """Ask the thread to take the buffer's raw events now (called by ``record()``)."""
+        self._wake_event.set()
 
     def next_delay(self) -> float:
         """Seconds to wait before the next attempt (jittered backoff after failures)."""
@@ -222,15 +309,33 @@ class _FlushThread(threading.Thread):
 
     def run(self) -> None:
         """Flush until stopped; never lets an exception end the thread."""
-        while not self._stop_event.wait(self.next_delay()):
+        flusher = self._flusher
+        flusher.sync_clock()
+        due = time.monotonic() + self._interval
+        tick = time.monotonic() + self._interval
+        while not self._stop_event.is_set():
+            now = time.monotonic()
+            self._wake_event.wait(max(0.0, min(due, tick) - now))
+            self._wake_event.clear()
+            if self._stop_event.is_set():
+                break
+            now = time.monotonic()
             try:
-                ok = self._flusher.flush(timeout=self._interval)
+                if now >= tick:  # events go into the spool every interval, even in backoff
+                    tick = now + self._interval
+                    flusher.new_interval()
+                flusher.encode_events()
+                if now >= due:
+                    ok = flusher.flush(timeout=self._interval)
+                    self.failures = 0 if ok else self.failures + 1
+                    due = time.monotonic() + self.next_delay()
             except Exception:  # flush() catches store errors; this guards against bugs
-                ok = False
-            self.failures = 0 if ok else self.failures + 1
+                self.failures += 1
+                due = time.monotonic() + self.next_delay()
 
     def stop(self, timeout: float = 5.0) -> None:
         """Ask the thread to end and wait up to *timeout* for it."""
         self._stop_event.set()
+        self._wake_event.set()
         if self.is_alive() and threading.current_thread() is not self:
             self.join(timeout)

@@ -108,16 +108,36 @@ class _FleetCollector:
             "Age of the oldest live worker's last successful flush",
             value=view.oldest_flush_age_s if view.oldest_flush_age_s is not None else 0.0,
         )
+        # Self-health: every series is the fleet's, kept in the store, so it is the same
+        # whichever worker answers the scrape (a per-process counter behind one Service
+        # target would jump between workers and read as resets).
+        yield CounterMetricFamily(
+            base + "_flush_failures",
+            "Failed flush attempts of all workers (reported with their next applied batch)",
+            value=view.flush_failures,
+        )
         yield GaugeMetricFamily(
-            base + "_worker_buffered",
-            "Errors this serving worker holds locally, not yet in the store",
-            value=collector.buffered,
+            base + "_buffered",
+            "Errors the live workers still held locally after their last flush",
+            value=view.buffered,
         )
         yield CounterMetricFamily(
-            base + "_worker_flush_failures",
-            "Failed flush attempts of this serving worker",
-            value=collector.stats.flush_failures,
+            base + "_sentry_skipped",
+            "Sentry captures skipped by the per-code capture budget (the errors are counted)",
+            value=view.sentry_skipped,
         )
+        yield GaugeMetricFamily(
+            base + "_store_malformed",
+            "Stored entries the last read skipped because they could not be parsed",
+            value=view.malformed,
+        )
+        evictable = GaugeMetricFamily(
+            base + "_store_evictable",
+            "1 when the store's maxmemory-policy may evict this library's keys",
+            labels=["policy"],
+        )
+        evictable.add_metric([view.eviction_policy or ""], 1 if view.eviction_policy else 0)
+        yield evictable
 
 
 class PrometheusExporter:

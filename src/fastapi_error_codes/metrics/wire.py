@@ -87,19 +87,39 @@ def decode_event(data: WireEvent | Mapping[str, Any]) -> ErrorEvent:
     )
 
 
+def _valid_event(raw: str | bytes) -> WireEvent | None:
+    """One stored event decoded, or None when it is not an event this library wrote."""
+    try:
+        event = json.loads(raw)
+        if not isinstance(event, dict):
+            return None
+        decode_event(event)  # every field a reader needs is there and has its type
+    except (ValueError, TypeError, KeyError, OverflowError, OSError):
+        return None
+    return cast("WireEvent", event)
+
+
 def select_events(
-    newest_first: Iterable[str | bytes], limit: int, error_code: int | None
+    newest_first: Iterable[str | bytes],
+    limit: int,
+    error_code: int | None,
+    skipped: list[int] | None = None,
 ) -> list[WireEvent]:
     """Decode stored events (newest first) until *limit* of them match *error_code*.
 
-    A filtered read looks through the newest ``max(limit, FILTER_SCAN)`` events only.
+    A filtered read looks through the newest ``max(limit, FILTER_SCAN)`` events only. An entry
+    that cannot be decoded is skipped (and appended to *skipped*, by position).
     """
     out: list[WireEvent] = []
     if limit <= 0:
         return out
     scan = limit if error_code is None else max(limit, FILTER_SCAN)
-    for raw in itertools.islice(newest_first, scan):
-        event = cast("WireEvent", json.loads(raw))
+    for position, raw in enumerate(itertools.islice(newest_first, scan)):
+        event = _valid_event(raw)
+        if event is None:
+            if skipped is not None:
+                skipped.append(position)
+            continue
         if error_code is None or event.get("c") == error_code:
             out.append(event)
             if len(out) >= limit:
@@ -117,22 +137,33 @@ class WireEncoder:
         # ASCII JSON: a lone surrogate in echoed text is escaped, never an encoding error later
         self._json = json.JSONEncoder(default=str, ensure_ascii=True, separators=(",", ":"))
 
-    def batch(self, drained: Drained, worker_id: str, seq: int) -> Batch:
-        """The batch *worker_id* sends as its *seq*-th: counts, names, the newest events."""
+    def batch(
+        self,
+        drained: Drained,
+        worker_id: str,
+        seq: int,
+        events: list[str] | None = None,
+        encode_failures: int = 0,
+    ) -> Batch:
+        """The batch *worker_id* sends as its *seq*-th: counts, names, events.
+
+        *events* are the encoded events since the previous batch (the flusher's spool); when
+        None, the newest of the drained raw events are encoded here.
+        """
         config = self._config
         counts = {
             (start, code, status): n
             for start, cells in drained.buckets.items()
             for (code, status), n in cells.items()
         }
-        kept = drained.events[-config.max_events :]
-        events: list[str] = []
-        encode_failures = 0
-        for raw in kept:
-            try:
-                events.append(self.event(raw, drained.id_prefix, worker_id))
-            except Exception:
-                encode_failures += 1
+        if events is None:
+            events = []
+            for raw in drained.events[-config.max_events :]:
+                try:
+                    events.append(self.event(raw, drained.id_prefix, worker_id))
+                except Exception:
+                    encode_failures += 1
+        events = events[-config.max_events :]
         cap = config.max_text_length
         return Batch(
             worker_id=worker_id,
@@ -141,8 +172,10 @@ class WireEncoder:
             names={code: json_safe(str(name))[:cap] for code, name in drained.names.items()},
             events=events,
             dropped=drained.dropped,
-            events_dropped=max(0, drained.recorded - len(kept)) + encode_failures,
+            events_dropped=max(0, drained.recorded - len(events) - encode_failures)
+            + encode_failures,
             series_folded=drained.folded,
+            sentry_skipped=drained.sentry_skipped,
             created_ms=int(time.time() * 1000),
         )
 

@@ -81,6 +81,7 @@ def test_key_layout_shares_the_namespace_hash_tag(
     assert keys == sorted(
         [
             f"{tag}:bucket:{bucket}",
+            f"{tag}:buffered",
             f"{tag}:events",
             f"{tag}:meta",
             f"{tag}:names",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from .base import BatchRejected, MetricsStore, StoreError, StoreUnavailable
@@ -20,10 +21,15 @@ if TYPE_CHECKING:
     from ..config import MetricsConfig
 
 
-def create_store(config: MetricsConfig) -> MetricsStore:
-    """Return the store the config selects: Redis when ``redis_url`` is set, else memory."""
+def create_store(
+    config: MetricsConfig, *, clock: Callable[[], float] | None = None
+) -> MetricsStore:
+    """Return the store the config selects: Redis when ``redis_url`` is set, else memory.
+
+    *clock* is the worker's wall clock the Redis store measures its offset with.
+    """
     if config.redis_url:
         from .redis import RedisStore
 
-        return RedisStore(config)
+        return RedisStore(config, clock=clock)
     return MemoryStore(config)

@@ -3,32 +3,42 @@
 -- Every key shares the namespace's hash tag, so this one call touches them all on a single
 -- Redis, Sentinel or Cluster. The worker's last applied seq makes a retry after a lost reply
 -- harmless: a batch whose seq is not newer is acknowledged (heartbeat) and otherwise ignored.
+-- Redis's clock (TIME) is the fleet's clock: heartbeats, created_ms and the forgetting of old
+-- workers never use a worker's clock, which may be off by minutes or days.
 --
 -- KEYS
 --   1 totals   hash    "code:status" -> all-time count ("other:other" is the overflow series)
 --   2 names    hash    "code" -> error name (only codes with a series of their own)
 --   3 events   stream  field "e": one masked JSON event, trimmed with MAXLEN ~ max_events
---   4 workers  zset    worker id -> last flush (ms)
+--   4 workers  zset    worker id -> last flush (ms, Redis's clock)
 --   5 seq      hash    worker id -> last applied batch seq
---   6 meta     hash    schema, created_ms, dropped, events_dropped, series_folded
---   7..        hash    the bucket hashes the counts refer to (bucket index 1 = KEYS[7])
+--   6 meta     hash    schema, created_ms, dropped, events_dropped, series_folded,
+--                      flush_failures, sentry_skipped, refused
+--   7 buffered hash    worker id -> errors it still held after its last flush
+--   8..        hash    the bucket hashes the counts refer to (bucket index 1 = KEYS[8])
 --
 -- ARGV
 --   1 schema version            2 overflow field ("other:other")
 --   3 worker id                 4 batch seq
---   5 now (ms)                  6 max_series (fleet-wide cap of distinct series)
---   7 max_events                8 forget workers last seen before this (ms)
---   9 dropped                  10 events dropped
---  11 series folded locally    12 number of counts, n
+--   5 forget window (ms): workers not seen for this long are forgotten, with their seq
+--   6 max_series (fleet-wide cap of distinct series)
+--   7 max_events                8 dropped
+--   9 events dropped           10 series folded locally
+--  11 flush failures           12 Sentry captures skipped
+--  13 buffered                 14 batch age (ms since its first attempt, worker's monotonic)
+--  15 unsure: 1 when an earlier attempt may have been applied without the worker knowing
+--  16 number of counts, n
 --   then n x 4: bucket index (0 = totals only), field, delta, bucket expiry (unix s)
 --   then the number of names, m, and m x 2: code, name
 --   then the events, oldest first
 --
--- Returns 1 when the batch was applied, 0 when its seq was applied before.
+-- Returns {status, now_ms}: status 1 when the batch was applied, 0 when its seq was applied
+-- before, -1 when it was refused: it may have been applied already and its seq forgotten
+-- since (a retry older than the forget window), so applying it could count it twice.
 
 -- Refuse a batch before writing anything if a key holds the wrong type: Redis does not roll
 -- back a script that fails half-way, and a half-applied batch would be marked applied.
-local want = {'hash', 'hash', 'stream', 'zset', 'hash', 'hash'}
+local want = {'hash', 'hash', 'stream', 'zset', 'hash', 'hash', 'hash'}
 for k = 1, #KEYS do
   local t = redis.call('TYPE', KEYS[k])['ok']
   local w = want[k] or 'hash'
@@ -38,14 +48,33 @@ for k = 1, #KEYS do
   end
 end
 
+local clock = redis.call('TIME')
+local now_ms = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
 local overflow = ARGV[2]
 local worker = ARGV[3]
 local seq = tonumber(ARGV[4])
-local now_ms = ARGV[5]
+local forget_ms = tonumber(ARGV[5])
 redis.call('ZADD', KEYS[4], now_ms, worker)
-local last = tonumber(redis.call('HGET', KEYS[5], worker) or '0')
-if seq <= last then
-  return 0
+redis.call('HSET', KEYS[7], worker, ARGV[13])
+
+-- Forget workers not seen for the forget window (a bounded number per call), with their seq.
+local gone = redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', now_ms - forget_ms, 'LIMIT', 0, 100)
+for _, w in ipairs(gone) do
+  redis.call('HDEL', KEYS[5], w)
+  redis.call('HDEL', KEYS[7], w)
+  redis.call('ZREM', KEYS[4], w)
+end
+
+local last = redis.call('HGET', KEYS[5], worker)
+if last then
+  if seq <= tonumber(last) then
+    return {0, now_ms}
+  end
+elseif ARGV[15] == '1' and tonumber(ARGV[14]) >= forget_ms then
+  -- The seq of an applied batch is kept while its worker is seen within the forget window;
+  -- a retry older than that window finds no seq whether it was applied or not.
+  redis.call('HINCRBY', KEYS[6], 'refused', 1)
+  return {-1, now_ms}
 end
 redis.call('HSET', KEYS[5], worker, seq)
 redis.call('HSETNX', KEYS[6], 'created_ms', now_ms)
@@ -54,9 +83,9 @@ redis.call('HSETNX', KEYS[6], 'schema', ARGV[1])
 -- Counts: a new series past max_series folds into the overflow series, fleet-wide.
 local max_series = tonumber(ARGV[6])
 local series = redis.call('HLEN', KEYS[1]) - redis.call('HEXISTS', KEYS[1], overflow)
-local folded = tonumber(ARGV[11])
-local n = tonumber(ARGV[12])
-local i = 13
+local folded = tonumber(ARGV[10])
+local n = tonumber(ARGV[16])
+local i = 17
 local kept = {}
 for _ = 1, n do
   local b = tonumber(ARGV[i])
@@ -75,7 +104,7 @@ for _ = 1, n do
   end
   redis.call('HINCRBY', KEYS[1], f, d)
   if b > 0 then
-    local k = KEYS[6 + b]
+    local k = KEYS[7 + b]
     redis.call('HINCRBY', k, f, d)
     redis.call('EXPIREAT', k, ARGV[i + 3])
   end
@@ -98,14 +127,12 @@ while i <= #ARGV do
   i = i + 1
 end
 
-if tonumber(ARGV[9]) > 0 then redis.call('HINCRBY', KEYS[6], 'dropped', ARGV[9]) end
-if tonumber(ARGV[10]) > 0 then redis.call('HINCRBY', KEYS[6], 'events_dropped', ARGV[10]) end
-if folded > 0 then redis.call('HINCRBY', KEYS[6], 'series_folded', folded) end
-
--- Forget workers not seen for a long time (a bounded number per call), with their seq.
-local gone = redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', ARGV[8], 'LIMIT', 0, 100)
-for _, w in ipairs(gone) do
-  redis.call('HDEL', KEYS[5], w)
-  redis.call('ZREM', KEYS[4], w)
+local function add(field, value)
+  if tonumber(value) > 0 then redis.call('HINCRBY', KEYS[6], field, value) end
 end
-return 1
+add('dropped', ARGV[8])
+add('events_dropped', ARGV[9])
+add('series_folded', folded)
+add('flush_failures', ARGV[11])
+add('sentry_skipped', ARGV[12])
+return {1, now_ms}

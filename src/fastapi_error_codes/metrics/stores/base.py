@@ -36,6 +36,11 @@ class StoreError(Exception):
 class StoreUnavailable(StoreError):
     """The store could not be reached, or answered too late: try the same thing again later."""
 
+    def __init__(self, message: str = "", *, maybe_applied: bool = True) -> None:
+        """*maybe_applied*: False only when the request surely never reached the store."""
+        super().__init__(message)
+        self.maybe_applied = maybe_applied
+
 
 class BatchRejected(StoreError):
     """The store can never take this batch (data it cannot encode): retrying would not help."""
@@ -60,8 +65,22 @@ def window_starts(now: float, window_s: int, width: int) -> range:
 class MetricsStore(Protocol):
     """Where batches land and fleet reads come from: the memory store or the Redis store."""
 
+    @property
+    def clock_offset_s(self) -> float:
+        """The store's clock minus this process's, as last measured (workers correct by it)."""
+        ...
+
+    def sync_clock(self) -> float:
+        """Measure the offset to the store's clock now; returns it."""
+        ...
+
     def apply(self, batch: Batch) -> bool:
-        """Apply *batch* atomically, once: False when this worker's seq was already applied."""
+        """Apply *batch* atomically, once: False when this worker's seq was already applied.
+
+        Raises :class:`BatchRejected` for a batch that can never be applied safely (a retry
+        older than the forget window whose first attempt's outcome is unknown, or data the
+        store cannot encode), :class:`StoreUnavailable` when it should be sent again later.
+        """
         ...
 
     def read(self, window_s: int = 0) -> FleetView:

@@ -11,11 +11,20 @@ from collections import deque
 from ..config import MetricsConfig
 from ..models import OVERFLOW_CODE, Batch, FleetView, SeriesKey
 from ..wire import WireEvent, select_events
-from .base import window_starts
+from .base import BatchRejected, window_starts
 
 __all__ = ["MemoryStore"]
 
 _OVERFLOW: SeriesKey = (OVERFLOW_CODE, OVERFLOW_CODE)
+
+_META = (
+    "dropped",
+    "events_dropped",
+    "series_folded",
+    "flush_failures",
+    "sentry_skipped",
+    "refused",
+)
 
 _stores: weakref.WeakSet[MemoryStore] = weakref.WeakSet()
 
@@ -43,8 +52,18 @@ class MemoryStore:
         self._events: deque[str] = deque(maxlen=self._config.max_events)
         self._seq: dict[str, int] = {}
         self._workers: dict[str, float] = {}
-        self._meta = {"dropped": 0, "events_dropped": 0, "series_folded": 0}
+        self._meta = dict.fromkeys(_META, 0)
+        self._buffered: dict[str, int] = {}
         _stores.add(self)
+
+    @property
+    def clock_offset_s(self) -> float:
+        """0.0: this process's clock is the store's."""
+        return 0.0
+
+    def sync_clock(self) -> float:
+        """Nothing to measure: the store's clock is this process's (returns 0.0)."""
+        return 0.0
 
     def apply(self, batch: Batch) -> bool:
         """Apply *batch* once; a batch whose seq this worker already applied is ignored."""
@@ -53,8 +72,17 @@ class MemoryStore:
         width = self._config.bucket_width_s
         with self._lock:
             self._workers[batch.worker_id] = now
-            if batch.seq <= self._seq.get(batch.worker_id, 0):
+            self._buffered[batch.worker_id] = batch.buffered
+            self._evict(now)
+            last = self._seq.get(batch.worker_id)
+            if last is not None and batch.seq <= last:
                 return False
+            if last is None and batch.unsure and batch.age_ms >= self._config.forget_s * 1000:
+                self._meta["refused"] += 1
+                raise BatchRejected(
+                    f"batch {batch.seq} of worker {batch.worker_id} is a retry older than the "
+                    "forget window whose first attempt may have been applied; refused"
+                )
             self._seq[batch.worker_id] = batch.seq
             if self._created_s is None:
                 self._created_s = now
@@ -82,17 +110,19 @@ class MemoryStore:
             self._meta["dropped"] += batch.dropped
             self._meta["events_dropped"] += batch.events_dropped
             self._meta["series_folded"] += folded
-            self._evict(now)
+            self._meta["flush_failures"] += batch.flush_failures
+            self._meta["sentry_skipped"] += batch.sentry_skipped
         return True
 
     def _evict(self, now: float) -> None:
         horizon = now - self._config.retention_s - self._config.bucket_width_s
         for start in [b for b in self._buckets if b < horizon]:
             del self._buckets[start]
-        forget = now - max(self._config.retention_s, 86400)
+        forget = now - self._config.forget_s
         for worker in [w for w, seen in self._workers.items() if seen < forget]:
             del self._workers[worker]
             self._seq.pop(worker, None)
+            self._buffered.pop(worker, None)
 
     def read(self, window_s: int = 0) -> FleetView:
         """Return a copy of fleet state, with the buckets of the last *window_s* seconds."""
@@ -102,7 +132,8 @@ class MemoryStore:
         starts = window_starts(now, window_s, config.bucket_width_s)
         expired = now - config.bucket_width_s - config.retention_s  # as Redis's EXPIREAT
         with self._lock:
-            seen = [t for t in self._workers.values() if t >= live]
+            alive = {w: t for w, t in self._workers.items() if t >= live}
+            seen = list(alive.values())
             return FleetView(
                 totals=dict(self._totals),
                 names=dict(self._names),
@@ -115,6 +146,9 @@ class MemoryStore:
                 workers=len(seen),
                 oldest_flush_age_s=(now - min(seen)) if seen else None,
                 created_s=self._created_s,
+                flush_failures=self._meta["flush_failures"],
+                sentry_skipped=self._meta["sentry_skipped"],
+                buffered=sum(self._buffered.get(w, 0) for w in alive),
             )
 
     def recent_events(self, limit: int, error_code: int | None = None) -> list[WireEvent]:
@@ -138,6 +172,7 @@ class MemoryStore:
             self._events.clear()
             self._seq.clear()
             self._workers.clear()
+            self._buffered.clear()
             self._meta = dict.fromkeys(self._meta, 0)
             self._created_s = None
 

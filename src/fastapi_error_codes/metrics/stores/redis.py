@@ -7,15 +7,16 @@ worker's last applied ``seq``: a retry after a lost reply never counts twice.
 
 from __future__ import annotations
 
+import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from ..config import MetricsConfig
-from ..models import Batch, FleetView
+from ..models import Batch, FleetView, SeriesKey
 from ..wire import FILTER_SCAN, OVERFLOW_FIELD, WireEvent, decode_field, encode_field, select_events
 from .base import BatchRejected, StoreUnavailable, describe_error, window_starts
 
@@ -23,7 +24,9 @@ if TYPE_CHECKING:
     from redis import Redis
     from redis.cluster import RedisCluster
 
-__all__ = ["APPLY_SCRIPT", "RedisStore", "connect"]
+__all__ = ["APPLY_SCRIPT", "RETIRE_SCRIPT", "RedisStore", "connect"]
+
+_log = logging.getLogger("fastapi_error_codes.metrics")
 
 _MISSING_EXTRA = (
     "the Redis store needs redis-py: pip install 'fastapi-error-codes[redis]' (or [monitoring])"
@@ -52,15 +55,31 @@ def _store_errors() -> Iterator[None]:
     except DataError as exc:  # redis-py can never encode this batch
         raise BatchRejected(describe_error(exc)) from exc
     except (RedisError, OSError) as exc:  # unreachable, timed out, or a Redis error reply
-        raise StoreUnavailable(describe_error(exc)) from exc
+        raise StoreUnavailable(describe_error(exc), maybe_applied=_maybe_sent(exc)) from exc
 
 
-def connect(config: MetricsConfig) -> Redis | RedisCluster:
+def _maybe_sent(exc: BaseException) -> bool:
+    """False when redis-py failed before sending anything: no connection could be made."""
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.sentinel import MasterNotFoundError
+
+    if isinstance(exc, MasterNotFoundError):
+        return False
+    if isinstance(exc, (RedisConnectionError, ConnectionRefusedError)):
+        text = str(exc)
+        return not ("connecting to" in text or "Connection refused" in text)
+    return True
+
+
+def connect(
+    config: MetricsConfig, *, max_connections: int | None = None, replica: bool = False
+) -> Redis | RedisCluster:
     """Open a client for ``config.redis_url`` with explicit timeouts and no hidden retries.
 
     ``redis://``, ``rediss://`` and ``unix://`` give a plain client; ``redis+cluster://``
     (``rediss+cluster://``) a Cluster client; ``redis+sentinel://[:password@]host:port[,
-    host:port...]/service_name[/db]`` the master of a Sentinel-managed service.
+    host:port...]/service_name[/db]`` the master of a Sentinel-managed service (with
+    *replica*, one of its replicas, or the master when it has none).
     """
     try:
         import redis
@@ -80,7 +99,7 @@ def connect(config: MetricsConfig) -> Redis | RedisCluster:
         # behind its back, and must not hang a reader for its default 10 attempts.
         "retry": Retry(NoBackoff(), 0),
         "health_check_interval": 30,
-        "max_connections": config.redis_max_connections,
+        "max_connections": max_connections or config.redis_max_connections,
     }
     scheme, _, rest = url.partition("://")
     if scheme.endswith("+cluster"):
@@ -105,48 +124,139 @@ def connect(config: MetricsConfig) -> Redis | RedisCluster:
             ssl=scheme.startswith("rediss"),
         )
         db = int(path[1]) if len(path) > 1 else 0
-        master: Redis = sentinel.master_for(  # type: ignore[no-untyped-call]
+        find = sentinel.slave_for if replica else sentinel.master_for
+        master: Redis = find(  # type: ignore[no-untyped-call]
             path[0],
             db=db,
             retry=options["retry"],
             health_check_interval=30,
-            max_connections=config.redis_max_connections,
+            max_connections=options["max_connections"],
         )
         return master
     return redis.Redis.from_url(url, **options)
 
 
-class RedisStore:
-    """Fleet-wide store on Redis (standalone, Sentinel or Cluster) behind the store protocol."""
+#: Take a worker that shut down out of the live window, by Redis's clock. KEYS[1] workers;
+#: ARGV[1] the live window (ms), ARGV[2] the worker id.
+RETIRE_SCRIPT = """
+local t = redis.call('TIME')
+local now_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+return redis.call('ZADD', KEYS[1], 'XX', now_ms - tonumber(ARGV[1]) - 1, ARGV[2])
+"""
 
-    def __init__(self, config: MetricsConfig, client: Redis | RedisCluster | None = None) -> None:
-        """Use *client*, or connect to ``config.redis_url`` (nothing is sent until first use)."""
+#: How often the store looks at the server's maxmemory-policy again (a failover may change it).
+EVICTION_CHECK_S = 300.0
+
+
+def _offset_s(sent: float, received: float, server_ms: float) -> float:
+    """Redis's clock minus ours, taking the reply to have been made half-way."""
+    return server_ms / 1000 - (sent + received) / 2
+
+
+class RedisStore:
+    """Fleet-wide store on Redis (standalone, Sentinel or Cluster) behind the store protocol.
+
+    Writes (the flusher's batches) and reads (scrapes, the dashboard) use separate clients and
+    connection pools, so a storm of reads can never take the connections the flusher needs.
+    Redis's clock is the fleet's: the offset of this process's clock to it is measured at every
+    batch and every read, and :meth:`now` gives Redis's time by this process's clock.
+    """
+
+    def __init__(
+        self,
+        config: MetricsConfig,
+        client: Redis | RedisCluster | None = None,
+        *,
+        read_client: Redis | RedisCluster | None = None,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
+        """Use *client* (and *read_client*; default: the same), or connect to ``redis_url``.
+
+        *clock* is this worker's wall clock (``time.time``); tests pass a skewed one. Nothing is
+        sent until first use.
+        """
         self._config = config
-        self._client = client if client is not None else connect(config)
+        if client is None:
+            client = connect(config)
+            if read_client is None:
+                # With redis_min_replicas behind Sentinel, reads come from a replica: they see
+                # only what a failover keeps, so the fleet total never goes back down.
+                replica = bool(config.redis_min_replicas) and "+sentinel" in (
+                    config.redis_url or ""
+                )
+                read_client = connect(
+                    config, max_connections=config.read_concurrency + 1, replica=replica
+                )
+        self._client = client
+        self._reader = read_client if read_client is not None else client
+        from redis.cluster import RedisCluster
+
+        # A Cluster pipeline refuses TIME: there the offset comes from the batch script's reply
+        # (Redis's TIME on the namespace's node) and from sync_clock().
+        self._cluster = isinstance(self._reader, RedisCluster)
+        self._clock = clock or time.time
+        self._offset: float | None = None
         tag = "{" + config.namespace + "}"
         self.prefix = tag
         self.keys = {
             name: f"{tag}:{name}"
-            for name in ("totals", "names", "events", "workers", "seq", "meta")
+            for name in ("totals", "names", "events", "workers", "seq", "meta", "buffered")
         }
-        self._fixed_keys = [self.keys[k] for k in ("totals", "names", "events", "workers", "seq")]
-        self._fixed_keys.append(self.keys["meta"])
+        self._fixed_keys = [
+            self.keys[k]
+            for k in ("totals", "names", "events", "workers", "seq", "meta", "buffered")
+        ]
         self._script = self._client.register_script(APPLY_SCRIPT)
+        self._retire = self._client.register_script(RETIRE_SCRIPT)
+        self._eviction_checked = -EVICTION_CHECK_S
+        self._eviction_policy: str | None = None
+        self._policies_seen = ""
+        self._replicas_seen = config.redis_min_replicas
+        self._malformed_logged = False
 
     @property
     def client(self) -> Redis | RedisCluster:
-        """The redis-py client in use."""
+        """The redis-py client the flusher writes with."""
         return self._client
+
+    @property
+    def read_client(self) -> Redis | RedisCluster:
+        """The redis-py client reads use (its own connection pool)."""
+        return self._reader
+
+    @property
+    def clock_offset_s(self) -> float:
+        """Redis's clock minus this process's, as last measured (0.0 before any round trip)."""
+        return self._offset or 0.0
+
+    def now(self) -> float:
+        """Redis's time (Unix seconds) by this process's clock and the measured offset."""
+        return self._clock() + (self._offset or 0.0)
+
+    def sync_clock(self) -> float:
+        """Measure the offset to Redis's clock now (one ``TIME``); returns it."""
+        with _store_errors():
+            sent = self._clock()
+            seconds, micros = self._reader.time()
+            received = self._clock()
+        self._offset = _offset_s(sent, received, seconds * 1000 + micros / 1000)
+        return self._offset
 
     def bucket_key(self, start_s: int) -> str:
         """Key of the bucket hash that starts at *start_s*."""
         return f"{self.prefix}:bucket:{start_s}"
 
+    # ------------------------------------------------------------------ writes
     def apply(self, batch: Batch) -> bool:
-        """Apply *batch* with one script call; False if it was applied before (a retry)."""
+        """Apply *batch* with one script call; False if it was applied before (a retry).
+
+        Raises :class:`BatchRejected` when the batch is a retry older than the forget window
+        whose earlier outcome is unknown (applying it could count it twice), and
+        :class:`StoreUnavailable` when ``redis_min_replicas`` replicas did not confirm it.
+        """
         cfg = self._config
         width = cfg.bucket_width_s
-        now_ms = int(time.time() * 1000)
+        now_ms = int(self.now() * 1000)
         bucket_index: dict[int, int] = {}
         count_args: list[str | int] = []
         for (bucket, code, status), delta in batch.counts.items():
@@ -158,19 +268,22 @@ class RedisStore:
                     index = bucket_index.setdefault(bucket, len(bucket_index) + 1)
             count_args += (index, encode_field(code, status), delta, expire_at)
         keys = self._fixed_keys + [self.bucket_key(b) for b in bucket_index]
-        forget_ms = now_ms - max(cfg.retention_s, 86400) * 1000
         args: list[str | int] = [
             SCHEMA_VERSION,
             OVERFLOW_FIELD,
             batch.worker_id,
             batch.seq,
-            now_ms,
+            cfg.forget_s * 1000,
             cfg.max_series,
             cfg.max_events,
-            forget_ms,
             batch.dropped,
             batch.events_dropped,
             batch.series_folded,
+            batch.flush_failures,
+            batch.sentry_skipped,
+            batch.buffered,
+            batch.age_ms,
+            1 if batch.unsure else 0,
             len(batch.counts),
             *count_args,
             len(batch.names),
@@ -178,70 +291,195 @@ class RedisStore:
         for code, name in batch.names.items():
             args += (code, name)
         args.extend(batch.events[-cfg.max_events :])
-        # redis-py's Script reloads itself after NOSCRIPT (restart, failover, SCRIPT FLUSH).
+        self._check_eviction()
+        sent = self._clock()
         with _store_errors():
-            return bool(self._script(keys=keys, args=args))
+            if cfg.redis_min_replicas:
+                reply = self._apply_replicated(keys, args)
+            else:
+                # redis-py's Script reloads itself after NOSCRIPT (restart, failover, flush).
+                reply = self._script(keys=keys, args=args)
+        status, server_ms = int(reply[0]), int(reply[1])
+        self._offset = _offset_s(sent, self._clock(), server_ms)
+        if status < 0:
+            raise BatchRejected(
+                f"batch {batch.seq} of worker {batch.worker_id} is a retry older than the "
+                f"forget window ({cfg.forget_s} s) whose first attempt may have been applied; "
+                "its seq is forgotten, so it is refused rather than risk counting it twice"
+            )
+        return status == 1
 
-    def read(self, window_s: int = 0) -> FleetView:
-        """Read the fleet state in one pipeline; cost grows with series, not with workers."""
+    def _apply_replicated(self, keys: list[str], args: list[str | int]) -> Any:
+        """The script, ``ROLE`` and ``WAIT`` on one connection; unconfirmed -> StoreUnavailable.
+
+        ``WAIT`` asks for the replicas seen attached at the previous batch (at most
+        ``redis_min_replicas``); the batch counts as confirmed when the replicas attached now
+        (``ROLE``, in the same pipeline) acknowledged it. A promoted master without replicas
+        therefore waits once, not at every flush.
+        """
+        from redis.exceptions import NoScriptError
+
         cfg = self._config
-        now = time.time()
+        wait_ms = max(10, min(500, cfg.redis_timeout_ms // 2))
+        for _ in range(2):
+            pipe = self._client.pipeline(transaction=False)
+            pipe.evalsha(self._script.sha, len(keys), *keys, *args)
+            pipe.execute_command("ROLE")
+            pipe.execute_command("WAIT", min(self._replicas_seen, cfg.redis_min_replicas), wait_ms)
+            reply, role, acked = pipe.execute(raise_on_error=False)
+            if isinstance(reply, NoScriptError):
+                self._client.script_load(APPLY_SCRIPT)
+                continue
+            if isinstance(reply, Exception):
+                raise reply
+            attached = len(role[2]) if isinstance(role, list) and len(role) > 2 else 0
+            self._replicas_seen = attached
+            needed = min(attached, cfg.redis_min_replicas)
+            if isinstance(acked, Exception) or int(acked) < needed:
+                raise StoreUnavailable(
+                    f"the batch reached {acked} of {needed} replicas in {wait_ms} ms "
+                    "(redis_min_replicas); it is sent again"
+                )
+            return reply
+        raise StoreUnavailable("the batch script could not be loaded")
+
+    def _check_eviction(self) -> None:
+        """Look at the server's maxmemory-policy (``INFO memory``) every few minutes."""
+        mono = time.monotonic()
+        if mono - self._eviction_checked < EVICTION_CHECK_S:
+            return
+        self._eviction_checked = mono
+        try:
+            info: Any = self._client.info("memory")
+        except Exception:  # best effort; the batch itself reports an outage
+            return
+        policies = {str(v.get("maxmemory_policy")) for v in info.values() if isinstance(v, dict)}
+        if "maxmemory_policy" in info:
+            policies = {str(info["maxmemory_policy"])}
+        seen = ", ".join(sorted(policies))
+        risky = sorted(p for p in policies if p.startswith("allkeys-"))
+        self._eviction_policy = risky[0] if risky else None
+        if seen == self._policies_seen:
+            return
+        self._policies_seen = seen
+        if risky:
+            _log.warning(
+                "fastapi_error_codes: Redis runs with maxmemory-policy %s: under memory pressure "
+                "it may evict this library's keys (%s:totals, :seq, :meta), losing totals and "
+                "letting a retried batch count twice. Use noeviction (or a volatile-* policy, "
+                "which only evicts the bucket hashes) for the metrics Redis.",
+                risky[0],
+                self.prefix,
+            )
+        elif any(p.startswith("volatile-") for p in policies):
+            _log.info(
+                "fastapi_error_codes: Redis maxmemory-policy %s may evict the bucket hashes "
+                "(time windows) under memory pressure; totals and seq have no TTL and stay",
+                seen,
+            )
+
+    @property
+    def eviction_policy(self) -> str | None:
+        """The server's maxmemory-policy when it may evict our keys (``allkeys-*``), else None."""
+        return self._eviction_policy
+
+    # ------------------------------------------------------------------ reads
+    def read(self, window_s: int = 0) -> FleetView:
+        """Read the fleet state in one pipeline; cost grows with series and live workers."""
+        cfg = self._config
+        if self._offset is None:
+            self.sync_clock()
+        self._check_eviction()
+        now = self.now()
         width = cfg.bucket_width_s
         starts = window_starts(now, window_s, width)
         live_from = int((now - cfg.live_window_s) * 1000)
-        pipe = self._client.pipeline(transaction=False)
+        pipe = self._reader.pipeline(transaction=False)
+        if not self._cluster:
+            pipe.time()
         pipe.hgetall(self.keys["totals"])
         pipe.hgetall(self.keys["names"])
         pipe.hgetall(self.keys["meta"])
-        pipe.zcount(self.keys["workers"], live_from, "+inf")
-        pipe.zrangebyscore(self.keys["workers"], live_from, "+inf", start=0, num=1, withscores=True)
+        pipe.zrangebyscore(self.keys["workers"], live_from, "+inf", withscores=True)
+        pipe.hgetall(self.keys["buffered"])
         for start in starts:
             pipe.hgetall(self.bucket_key(start))
+        sent = self._clock()
         with _store_errors():
             results = pipe.execute()
-        totals_raw, names_raw, meta_raw, live, oldest = results[:5]
+        received = self._clock()
+        if not self._cluster:
+            seconds, micros = results.pop(0)
+            self._offset = _offset_s(sent, received, seconds * 1000 + micros / 1000)
+        totals_raw, names_raw, meta_raw, live, buffered_raw = results[:5]
+        bad = _Malformed()
         meta = {_text(k): _text(v) for k, v in meta_raw.items()}
-        created_ms = meta.get("created_ms")
-        return FleetView(
-            totals={decode_field(f): int(v) for f, v in totals_raw.items()},
-            names={int(_text(c)): _text(n) for c, n in names_raw.items()},
+        created_ms = bad.number(meta.get("created_ms"), None)
+        live_ids = {_text(w) for w, _score in live}
+        view = FleetView(
+            totals=bad.series(totals_raw),
+            names=bad.names(names_raw),
             buckets={
-                start: {decode_field(f): int(v) for f, v in raw.items()}
+                start: cells
                 for start, raw in zip(starts, results[5:], strict=True)
-                if raw
+                if raw and (cells := bad.series(raw))
             },
-            dropped=int(meta.get("dropped", 0)),
-            events_dropped=int(meta.get("events_dropped", 0)),
-            series_folded=int(meta.get("series_folded", 0)),
-            workers=int(live),
-            oldest_flush_age_s=(now - oldest[0][1] / 1000) if oldest else None,
-            created_s=int(created_ms) / 1000 if created_ms else None,
+            dropped=bad.count(meta.get("dropped")),
+            events_dropped=bad.count(meta.get("events_dropped")),
+            series_folded=bad.count(meta.get("series_folded")),
+            workers=len(live),
+            oldest_flush_age_s=(now - min(s for _w, s in live) / 1000) if live else None,
+            created_s=created_ms / 1000 if created_ms else None,
+            flush_failures=bad.count(meta.get("flush_failures")),
+            sentry_skipped=bad.count(meta.get("sentry_skipped")),
+            buffered=sum(bad.count(v) for w, v in buffered_raw.items() if _text(w) in live_ids),
+            eviction_policy=self._eviction_policy,
         )
+        view.malformed = bad.found
+        if bad.found:
+            self._note_malformed(bad.found)
+        return view
+
+    def _note_malformed(self, found: int) -> None:
+        if not self._malformed_logged:
+            self._malformed_logged = True
+            _log.warning(
+                "fastapi_error_codes: %d stored entries under %s could not be parsed and were "
+                "skipped (exported as fastapi_errors_store_malformed; logged once)",
+                found,
+                self.prefix,
+            )
 
     def recent_events(self, limit: int, error_code: int | None = None) -> list[WireEvent]:
         """Return up to *limit* newest events, newest first (filtering reads a bounded window).
 
         Never more than ``max_events``: the stream may hold a few more (``MAXLEN ~`` trims in
-        whole nodes), but what readers see is the same bound as in the memory store.
+        whole nodes), but what readers see is the same bound as in the memory store. Entries
+        that cannot be parsed are skipped.
         """
         if limit <= 0:
             return []
         scan = limit if error_code is None else max(limit, FILTER_SCAN)
         count = min(self._config.max_events, scan)
         with _store_errors():
-            entries: Any = self._client.xrevrange(self.keys["events"], "+", "-", count=count)
+            entries: Any = self._reader.xrevrange(self.keys["events"], "+", "-", count=count)
         texts = (fields.get(b"e") or fields.get("e") for _id, fields in entries or ())
-        return select_events((t for t in texts if t is not None), limit, error_code)
+        skipped: list[int] = []
+        events = select_events((t for t in texts if t is not None), limit, error_code, skipped)
+        if skipped:
+            self._note_malformed(len(skipped))
+        return events
 
     def retire(self, worker_id: str) -> None:
         """Take a worker that shut down cleanly out of the live workers at once.
 
-        Its last-seen time is moved out of the live window rather than removed, so the worker
-        and its seq are still pruned after a day (a late retry stays idempotent till then).
+        Its last-seen time (Redis's clock) is moved out of the live window rather than removed,
+        so the worker and its seq are still forgotten only after the forget window (a late
+        retry stays idempotent till then).
         """
-        retired_ms = int((time.time() - self._config.live_window_s) * 1000) - 1
+        live_ms = int(self._config.live_window_s * 1000)
         with _store_errors():
-            self._client.zadd(self.keys["workers"], {worker_id: retired_ms}, xx=True)
+            self._retire(keys=[self.keys["workers"]], args=[live_ms, worker_id])
 
     def clear(self) -> None:
         """Delete every key of this namespace (and only those)."""
@@ -254,9 +492,60 @@ class RedisStore:
                 client.delete(key)
 
     def close(self) -> None:
-        """Close the client's connections."""
+        """Close the clients' connections."""
         self._client.close()
+        if self._reader is not self._client:
+            self._reader.close()
+
+
+class _Malformed:
+    """Parses stored values defensively: a bad entry is skipped and counted, never fatal."""
+
+    __slots__ = ("found",)
+
+    def __init__(self) -> None:
+        self.found = 0
+
+    def series(self, raw: Mapping[Any, Any]) -> dict[SeriesKey, int]:
+        out: dict[SeriesKey, int] = {}
+        for field, value in raw.items():
+            try:
+                key = decode_field(field)
+                n = int(value)
+            except (ValueError, UnicodeDecodeError):
+                self.found += 1
+                continue
+            out[key] = out.get(key, 0) + n
+        return out
+
+    def names(self, raw: Mapping[Any, Any]) -> dict[int, str]:
+        out: dict[int, str] = {}
+        for code, name in raw.items():
+            try:
+                out[int(code)] = _text(name)
+            except (ValueError, UnicodeDecodeError):
+                self.found += 1
+        return out
+
+    def number(self, value: str | None, default: int | None) -> int | None:
+        if value is None:
+            return default
+        try:
+            return int(value)
+        except ValueError:
+            self.found += 1
+            return default
+
+    def count(self, value: Any) -> int:
+        if value is None:
+            return 0
+        try:
+            return max(0, int(value))
+        except (ValueError, UnicodeDecodeError):
+            self.found += 1
+            return 0
 
 
 def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
+    """*value* as text; bytes that are not UTF-8 are shown with replacement characters."""
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
