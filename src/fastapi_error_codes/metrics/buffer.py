@@ -38,7 +38,7 @@ _Cells = dict[SeriesKey, int]
 #: Raw events held at most (the newest); the flusher takes them long before, normally.
 RAW_RING = 256
 #: Raw events waiting that wake the flusher to encode them.
-WAKE_AT = 32
+WAKE_AT = 8
 
 _OVERFLOW_KEY: SeriesKey = (OVERFLOW_CODE, OVERFLOW_CODE)
 
