@@ -134,6 +134,7 @@ class WireEncoder:
         """Mask with *config*'s PII patterns and cut text to its ``max_text_length``."""
         self._config = config
         self._masker = PiiMasker(config.pii_patterns, max_length=config.max_text_length)
+        self._detail_items = max(64, config.max_text_length)
         # ASCII JSON: a lone surrogate in echoed text is escaped, never an encoding error later
         self._json = json.JSONEncoder(default=str, ensure_ascii=True, separators=(",", ":"))
 
@@ -199,7 +200,9 @@ class WireEncoder:
 
     def _bounded_detail(self, detail: Any) -> Any:
         """The masked detail, or its JSON cut to ``max_text_length`` when it is too large."""
-        masked = self._masker.mask(detail)
+        # A detail whose JSON passes 4 x max_text_length is cut anyway: visiting more items than
+        # fit there would only cost the flusher time (and hold the GIL).
+        masked = self._masker.mask(detail, max_items=self._detail_items)
         if not isinstance(masked, (str, int, float, bool)):  # any container (sets included)
             text = self._json.encode(masked)
             cap = self._config.max_text_length
