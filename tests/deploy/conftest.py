@@ -1,14 +1,86 @@
-"""Every test here leaves the global error registry as it found it."""
+"""Fixtures of the deployment tests: the registry is left as found; Prometheus' binaries.
+
+``prometheus_bin`` and ``promtool`` install Debian's ``prometheus`` package (which ships both)
+once per session when they are missing. Where that is impossible (not root, no apt-get, no
+network) a test that needs them fails under CI (``CI=true``) and is skipped elsewhere, so a
+fresh machine runs every promtool check instead of silently skipping them.
+"""
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
 from collections.abc import Iterator
 
 import pytest
 
+from tests._servers import in_ci
 from tests.examples._registry import restore_registry
+
+APT_PACKAGE = "prometheus"  # Debian's package: /usr/bin/prometheus and /usr/bin/promtool
+INSTALL_TIMEOUT_S = 300
 
 
 @pytest.fixture(autouse=True)
 def _leave_the_registry_as_found() -> Iterator[None]:
     yield from restore_registry()
+
+
+def fail_or_skip(message: str) -> None:
+    """A failure under CI, where every tool must be there; a skip on a developer's machine."""
+    if in_ci():
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+def _install_prometheus() -> str | None:
+    """Install Debian's prometheus package; None if it worked, else why it did not."""
+    if os.geteuid() != 0 or shutil.which("apt-get") is None:
+        return "needs root and apt-get"
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    # Wait for a dpkg lock another install holds rather than failing at once.
+    lock = "-o DPkg::Lock::Timeout=120"
+    try:
+        result = subprocess.run(
+            f"apt-get update -qq && apt-get install -y -qq {lock} {APT_PACKAGE}",
+            shell=True,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=INSTALL_TIMEOUT_S,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        return f"installing it took more than {INSTALL_TIMEOUT_S} s"
+    if result.returncode != 0:
+        return f"apt-get failed:\n{result.stderr[-2000:]}"
+    return None
+
+
+@pytest.fixture(scope="session")
+def _prometheus_package() -> str | None:
+    """Makes sure Debian's prometheus package is installed, once; why not, if it cannot be."""
+    if shutil.which("prometheus") and shutil.which("promtool"):
+        return None
+    return _install_prometheus()
+
+
+def _binary(name: str, problem: str | None) -> str:
+    found = shutil.which(name)
+    if found:
+        return found
+    fail_or_skip(f"{name} is missing and could not be installed: {problem or 'not on PATH'}")
+    raise AssertionError("unreachable")  # fail_or_skip raises
+
+
+@pytest.fixture(scope="session")
+def prometheus_bin(_prometheus_package: str | None) -> str:
+    """The prometheus server binary (installed with apt-get when missing)."""
+    return _binary("prometheus", _prometheus_package)
+
+
+@pytest.fixture(scope="session")
+def promtool(_prometheus_package: str | None) -> str:
+    """The promtool binary (installed with apt-get when missing)."""
+    return _binary("promtool", _prometheus_package)
