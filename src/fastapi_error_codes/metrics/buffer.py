@@ -4,8 +4,8 @@
 (bucket, code, status) and appends the raw event to a small ring. It touches no network or
 disk, masks nothing and encodes nothing. The bucket is found with one float comparison against
 the current bucket's end; only the first record of a bucket, or of a series in a bucket, takes
-the cold branch. Times are the fleet's clock: this worker's clock plus the offset to the
-store's clock that the flusher measured.
+the cold branch. Buckets are the fleet's: opened by this worker's clock plus the offset to the
+store's clock that the flusher measured (event times are corrected when they are encoded).
 
 Raw events hold the app's own objects (a detail may be megabytes), so they stay here only
 briefly: when ``WAKE_AT`` of them wait, ``on_full`` wakes the flusher, which takes them
@@ -30,8 +30,8 @@ from .models import OVERFLOW_CODE, SeriesKey
 
 __all__ = ["Drained", "LocalBuffer", "RawEvent"]
 
-#: One recorded error as the hot path keeps it:
-#: (event number, time, code, name, status, message, detail, path, method).
+#: One recorded error as the hot path keeps it: (event number, time by this worker's clock,
+#: code, name, status, message, detail, path, method).
 RawEvent = tuple[int, float, int, str, int, str, Any, "str | None", "str | None"]
 _Cells = dict[SeriesKey, int]
 
@@ -130,7 +130,7 @@ class LocalBuffer:
         method: str | None = None,
     ) -> str:
         """Count one error and keep its raw event; returns the event id. No I/O, one lock."""
-        now = self._clock() + self.clock_offset
+        now = self._clock()  # this worker's clock; buckets are opened by the store's
         n = next(self._ids)
         lock = self._lock
         lock.acquire()
@@ -155,12 +155,18 @@ class LocalBuffer:
         return f"{self._id_prefix}{n}"
 
     def _roll(self, now: float) -> None:
-        """Under the lock: open the bucket *now* falls in."""
+        """Under the lock: open the bucket *now* (this worker's clock) falls in.
+
+        Buckets are the store's: *now* is corrected by ``clock_offset``, and the bucket's end
+        is kept in this worker's clock, so the hot path compares its own clock's reading
+        without adding the offset (a drain reopens the bucket with the newest offset).
+        """
         self._on_roll()
         width = self._config.bucket_width_s
-        start = int(now) - int(now) % width
+        fleet_now = now + self.clock_offset
+        start = int(fleet_now) - int(fleet_now) % width
         self._cur = self._buckets.setdefault(start, {})
-        self._bucket_end = start + width
+        self._bucket_end = start + width - self.clock_offset
 
     def _admit(self, key: SeriesKey, error_name: str) -> SeriesKey:
         """Under the lock: admit a new cell, or fold it into the overflow series.

@@ -148,9 +148,10 @@ class Flusher:
         if not raw or room <= 0:
             return
         prefix = self._buffer.id_prefix
+        offset = self._buffer.clock_offset
         for event in raw[-room:]:
             try:
-                self._spool.append(self._encoder.event(event, prefix, self.worker_id))
+                self._spool.append(self._encoder.event(event, prefix, self.worker_id, offset))
             except Exception:
                 self._encode_failures += 1
         self._encoded_in_interval += min(room, len(raw))

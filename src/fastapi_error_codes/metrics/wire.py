@@ -180,13 +180,18 @@ class WireEncoder:
             created_ms=int(time.time() * 1000),
         )
 
-    def event(self, raw: RawEvent, id_prefix: str, worker_id: str) -> str:
-        """One raw event as stored: masked, cut to ``max_text_length``, compact JSON."""
+    def event(
+        self, raw: RawEvent, id_prefix: str, worker_id: str, clock_offset: float = 0.0
+    ) -> str:
+        """One raw event as stored: masked, cut to ``max_text_length``, compact JSON.
+
+        *clock_offset* turns the event's time (the worker's clock) into the store's.
+        """
         number, ts, code, name, status, message, detail, path, method = raw
         mask_text = self._masker.mask_text
         data: WireEvent = {
             "id": f"{id_prefix}{number}",
-            "t": round(ts, 3),
+            "t": round(ts + clock_offset, 3),
             "c": code if isinstance(code, int) else OVERFLOW_CODE,
             "n": str(name)[: self._config.max_text_length],
             "s": status if isinstance(status, int) else OVERFLOW_CODE,
