@@ -1,10 +1,12 @@
-"""A tiny TCP proxy for fault tests: it can swallow the next reply and cut the connection."""
+"""Tiny TCP proxies for fault tests: one swallows the next reply, one delays every reply."""
 
 from __future__ import annotations
 
 import contextlib
+import queue
 import socket
 import threading
+import time
 
 
 class ReplyDroppingProxy:
@@ -61,6 +63,104 @@ class ReplyDroppingProxy:
                     sock.shutdown(socket.SHUT_RDWR)
                 with contextlib.suppress(OSError):
                     sock.close()
+
+    def close(self) -> None:
+        """Stop accepting and close every connection."""
+        self._closed = True
+        with contextlib.suppress(OSError):
+            self._listener.close()
+        for sock in self._sockets:
+            with contextlib.suppress(OSError):
+                sock.close()
+
+
+class DelayingProxy:
+    """Forwards 127.0.0.1:<port> to an upstream port and holds every reply back ``delay_s``.
+
+    Requests go through at once; each chunk the upstream sends is passed on ``delay_s`` after
+    it arrived (replies are not queued behind each other's delays). ``delay_s`` may be changed
+    while the proxy runs: it applies to replies that arrive afterwards.
+    """
+
+    def __init__(self, upstream_port: int, delay_s: float) -> None:
+        self.upstream_port = upstream_port
+        self.delay_s = delay_s
+        self.connections = 0
+        self._listener = socket.socket()
+        self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._listener.bind(("127.0.0.1", 0))
+        self._listener.listen(128)
+        self.port = int(self._listener.getsockname()[1])
+        self._closed = False
+        self._sockets: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        """A redis:// URL through the proxy."""
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def _accept(self) -> None:
+        while not self._closed:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            try:
+                upstream = socket.create_connection(("127.0.0.1", self.upstream_port))
+            except OSError:
+                client.close()
+                continue
+            self.connections += 1
+            self._sockets += [client, upstream]
+            replies: queue.Queue[tuple[float, bytes] | None] = queue.Queue()
+            for target, args in (
+                (self._forward, (client, upstream)),
+                (self._receive, (upstream, replies)),
+                (self._deliver, (replies, client, upstream)),
+            ):
+                threading.Thread(target=target, args=args, daemon=True).start()
+
+    @staticmethod
+    def _close(*socks: socket.socket) -> None:
+        for sock in socks:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            with contextlib.suppress(OSError):
+                sock.close()
+
+    def _forward(self, client: socket.socket, upstream: socket.socket) -> None:
+        try:
+            while data := client.recv(65536):
+                upstream.sendall(data)
+        except OSError:
+            pass
+        self._close(client, upstream)
+
+    def _receive(
+        self, upstream: socket.socket, replies: queue.Queue[tuple[float, bytes] | None]
+    ) -> None:
+        try:
+            while data := upstream.recv(65536):
+                replies.put((time.monotonic() + self.delay_s, data))
+        except OSError:
+            pass
+        replies.put(None)
+
+    def _deliver(
+        self,
+        replies: queue.Queue[tuple[float, bytes] | None],
+        client: socket.socket,
+        upstream: socket.socket,
+    ) -> None:
+        try:
+            while (item := replies.get()) is not None:
+                due, data = item
+                time.sleep(max(0.0, due - time.monotonic()))
+                client.sendall(data)
+        except OSError:
+            pass
+        self._close(client, upstream)
 
     def close(self) -> None:
         """Stop accepting and close every connection."""

@@ -105,7 +105,7 @@ def test_cli_table_and_json(
 
 
 def test_parse_rows() -> None:
-    assert cli.parse_rows(None) == [1, 2, 3, 4, 5, 6]
+    assert cli.parse_rows(None) == [1, 2, 3, 4, 5, 6, 7, 8]
     assert cli.parse_rows("5, 1") == [1, 5]
     with pytest.raises(SystemExit):
         cli.parse_rows("9")

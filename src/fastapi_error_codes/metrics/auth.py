@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import hmac
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from fastapi import HTTPException, Request
 
 __all__ = ["bearer_token_dependency"]
 
 
-def bearer_token_dependency(token: str) -> Callable[[Request], None]:
-    """Return a FastAPI dependency that demands ``Authorization: Bearer <token>``."""
+def bearer_token_dependency(token: str) -> Callable[[Request], Coroutine[Any, Any, None]]:
+    """Return a FastAPI dependency that demands ``Authorization: Bearer <token>``.
+
+    It is ``async`` (it does no I/O): FastAPI runs it on the event loop, so a storm of
+    scrapes takes none of the app's threadpool threads.
+    """
     expected = token.encode("utf-8")
 
-    def require_token(request: Request) -> None:
+    async def require_token(request: Request) -> None:
         header = request.headers.get("authorization", "")
         scheme, _, given = header.partition(" ")
         ok = scheme.lower() == "bearer" and hmac.compare_digest(

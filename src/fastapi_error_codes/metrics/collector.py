@@ -115,9 +115,9 @@ class ErrorMetricsCollector:
         return self.flusher.stats
 
     @property
-    def local_version(self) -> tuple[int, bool]:
+    def local_version(self) -> tuple[int, int, bool]:
         """A token that changes whenever this worker records or flushes (read caches check it)."""
-        return (self.flusher.seq, self.buffer.is_empty)
+        return (self.flusher.seq, self.flusher.stats.flushes, self.buffer.is_empty)
 
     @property
     def buffered(self) -> int:

@@ -7,6 +7,7 @@ import logging
 import weakref
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import Any, TypedDict
 
 from fastapi import Depends, FastAPI, Request
@@ -21,6 +22,7 @@ from .collector import ErrorMetricsCollector
 from .config import MetricsConfig
 from .dashboard import DashboardAPI
 from .prometheus import PrometheusExporter
+from .reads import ReadGate
 from .sentry import SentryIntegration
 
 __all__ = ["MetricsComponents", "setup_metrics"]
@@ -147,15 +149,19 @@ def setup_metrics(
     user_deps = [Depends(auth_dependency)] if auth_dependency is not None else []
     token_deps = [Depends(bearer_token_dependency(config.auth_token))] if config.auth_token else []
     deps = token_deps + user_deps
+    # One gate per collector: /metrics and the dashboard share its threads, flights and cache.
+    gate = app.state.metrics_read_gate = ReadGate(collector)
     if config.prometheus_enabled:
-        exporter = PrometheusExporter(collector)
+        exporter = PrometheusExporter(collector)  # a clear ImportError without the extra
         components["exporter"] = app.state.metrics_exporter = exporter
+        from prometheus_client.exposition import choose_encoder
 
         async def metrics(request: Request) -> Response:
+            accept = request.headers.get("accept")
+            # Requests that ask for the same format share one read (and its result).
+            key = ("metrics", choose_encoder(accept or "")[1])
             with store_unavailable_as_503():
-                body, content_type = await run_in_threadpool(
-                    exporter.render, request.headers.get("accept")
-                )
+                body, content_type = await gate.read(key, partial(exporter.render, accept))
             return Response(content=body, media_type=content_type)
 
         app.add_api_route(
@@ -167,7 +173,9 @@ def setup_metrics(
             name="fastapi_error_codes_metrics",
         )
     if config.dashboard_enabled:
-        dashboard = DashboardAPI(collector, dependencies=deps, page_dependencies=user_deps)
+        dashboard = DashboardAPI(
+            collector, dependencies=deps, page_dependencies=user_deps, gate=gate
+        )
         components["dashboard"] = app.state.metrics_dashboard = dashboard
         # The router has no prefix of its own (as the original's): the app gives it one.
         app.include_router(dashboard.router, prefix=config.dashboard_prefix)
@@ -181,6 +189,7 @@ def setup_metrics(
     def shutdown() -> None:
         collector.close()
         sentry.flush(timeout=2.0)
+        gate.close()
 
     _wrap_lifespan(app, startup, shutdown)
     atexit.register(_close_at_exit, weakref.ref(collector))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, HTTPException, Path, Query
@@ -11,6 +12,8 @@ from fastapi.params import Depends
 from fastapi.responses import HTMLResponse
 
 from .._http import store_unavailable_as_503
+from ..models import ErrorEvent, FleetView
+from ..reads import ReadGate
 from . import queries
 from .page import page_response
 from .queries import DEFAULT_POINTS
@@ -50,14 +53,19 @@ class DashboardAPI:
         prefix: str = "",
         dependencies: Sequence[Depends] | None = None,
         page_dependencies: Sequence[Depends] | None = None,
+        *,
+        gate: ReadGate | None = None,
     ) -> None:
         """Serve *collector*'s fleet view under *prefix* (none by default), behind *dependencies*.
 
         The HTML page (no data of its own) is guarded by *page_dependencies* when given, else
         by *dependencies*: ``setup_metrics`` leaves the bearer token off the page, because a
         browser opening a page cannot send it; the page's token field sends it on every fetch.
+        Store reads go through *gate* (``setup_metrics`` shares the one of ``/metrics``; by
+        default the dashboard makes its own).
         """
         self.collector = collector
+        self.gate = gate if gate is not None else ReadGate(collector)
         self.router = APIRouter(prefix=prefix, tags=["metrics"])
         deps = list(dependencies or [])
         json_routes: list[tuple[str, Any, Any]] = [
@@ -82,48 +90,56 @@ class DashboardAPI:
             dependencies=list(deps if page_dependencies is None else page_dependencies),
         )
 
-    # FastAPI runs these plain ``def`` endpoints in its threadpool: store reads (Redis round
-    # trips) never block the event loop.
-    def summary(self) -> MetricsSummaryResponse:
-        """Fleet totals per code and status, errors in the last 5 minutes and hour, health."""
+    # The JSON endpoints are ``async``: store reads (Redis round trips) run on the gate's own
+    # threads, never in the app's threadpool nor on the event loop; the pure queries on the loop.
+    async def _view(self, window_s: int) -> FleetView:
+        """The fleet view of the last *window_s* seconds, read through the gate."""
         with store_unavailable_as_503():
-            view = self.collector.read(window_s=3600)
+            return await self.gate.read(
+                ("read", window_s), partial(self.collector.read, window_s=window_s)
+            )
+
+    async def _events(self, limit: int, error_code: int | None) -> list[ErrorEvent]:
+        """The newest *limit* events (of *error_code*), read through the gate."""
+        with store_unavailable_as_503():
+            return await self.gate.read(
+                ("recent", limit, error_code),
+                partial(self.collector.get_recent_events, limit, error_code),
+            )
+
+    async def summary(self) -> MetricsSummaryResponse:
+        """Fleet totals per code and status, errors in the last 5 minutes and hour, health."""
+        view = await self._view(3600)
         return queries.summary(view, now=time.time(), width=self.collector.config.bucket_width_s)
 
-    def recent(
+    async def recent(
         self,
         limit: int = Query(100, ge=1, le=MAX_LIMIT, description="How many events, newest first"),
         error_code: int | None = Query(None, ge=-1, le=9999, description="Only this code"),
     ) -> RecentEventsResponse:
         """The newest error events of the fleet (masked), newest first, with their count."""
-        with store_unavailable_as_503():
-            events = self.collector.get_recent_events(limit, error_code)
+        events = await self._events(limit, error_code)
         return queries.recent(events, now=time.time())
 
-    def by_code(
+    async def by_code(
         self,
         error_code: int = Path(..., ge=-1, le=9999, description="Application error code"),
         limit: int = Query(20, ge=0, le=MAX_LIMIT, description="Recent events to include"),
     ) -> ErrorCodeStatsResponse:
         """Totals, statuses, windows and recent events of one error code (zeros if never seen)."""
-        with store_unavailable_as_503():
-            view = self.collector.read(window_s=3600)
-            events = (
-                self.collector.get_recent_events(limit, error_code, flush=False) if limit else []
-            )
+        view = await self._view(3600)
+        events = await self._events(limit, error_code) if limit else []
         return queries.code_stats(
             view, error_code, events, now=time.time(), width=self.collector.config.bucket_width_s
         )
 
-    def top_errors(
+    async def top_errors(
         self, limit: int = Query(10, ge=1, le=100, description="How many codes")
     ) -> list[TopErrorResponse]:
         """The error codes with the most errors, largest first."""
-        with store_unavailable_as_503():
-            view = self.collector.read(window_s=0)
-        return queries.top_errors(view, limit)
+        return queries.top_errors(await self._view(0), limit)
 
-    def timeseries(
+    async def timeseries(
         self,
         window: int | None = Query(
             None,
@@ -146,8 +162,7 @@ class DashboardAPI:
             grid = queries.resolve_grid(window, step, config.bucket_width_s, config.retention_s)
         except ValueError as exc:
             raise HTTPException(status_code=422, detail=str(exc)) from None
-        with store_unavailable_as_503():
-            view = self.collector.read(window_s=grid.span_s)
+        view = await self._view(grid.span_s)
         return queries.timeseries(view, grid, now=time.time(), top=top)
 
     def page(self) -> HTMLResponse:
