@@ -17,6 +17,7 @@ from .dashboard import (
 from .models import ErrorEvent, MetricsSnapshot, TimeBucket
 from .pii import DEFAULT_PII_PATTERNS, PiiMasker, mask_pii
 from .prometheus import PrometheusExporter
+from .reads import ReadGate
 from .sentry import SentryIntegration
 from .setup import MetricsComponents, setup_metrics
 from .stores import BatchRejected, MemoryStore, MetricsStore, StoreError, StoreUnavailable
@@ -39,6 +40,7 @@ __all__ = [
     "MetricsSummaryResponse",
     "PiiMasker",
     "PrometheusExporter",
+    "ReadGate",
     "RecentEventsResponse",
     "RedisStore",
     "SentryIntegration",
