@@ -276,8 +276,11 @@ class ErrorResponder:
 
     def _log(self, request: Request, resolved: _Resolved, exc: Exception) -> None:
         server_error = resolved.status_code >= 500
+        level = logging.ERROR if server_error else logging.WARNING
+        if getattr(exc, LOGGED_ATTR, False):  # whoever raised it has logged it already
+            level = logging.DEBUG
         _log.log(
-            logging.ERROR if server_error else logging.WARNING,
+            level,
             "%s %s -> %d %s (error_code=%d)",
             request.method,
             request.url.path,
@@ -304,6 +307,12 @@ class ErrorResponder:
         )
         if isinstance(conn, WebSocket):
             await conn.close(code=1011 if server_error else 1008)
+
+
+#: An exception carrying this attribute set to True was logged by whoever raised it (the
+#: monitoring's 503s: a failing store is logged once per failure streak): the handlers log it
+#: at DEBUG only, so a storm of requests does not become a storm of log lines.
+LOGGED_ATTR = "fastapi_error_codes_logged"
 
 
 def installed_config(app: Starlette) -> ErrorHandlerConfig | None:

@@ -10,6 +10,7 @@ from typing import Any
 
 from fastapi import HTTPException
 
+from ..handlers import LOGGED_ATTR
 from .stores.base import describe_error
 
 __all__ = ["FailureStreak", "route_template", "store_unavailable_as_503"]
@@ -51,11 +52,13 @@ def store_unavailable_as_503() -> Iterator[None]:
     except HTTPException:
         raise
     except Exception:
-        raise HTTPException(
+        unavailable = HTTPException(
             status_code=503,
             detail="the metrics store is unavailable; try again shortly",
             headers={"Retry-After": "5"},
-        ) from None
+        )
+        setattr(unavailable, LOGGED_ATTR, True)  # the read gate logged the streak
+        raise unavailable from None
 
 
 def route_template(scope: Mapping[str, Any]) -> str | None:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from fastapi import HTTPException
 
+from ..handlers import LOGGED_ATTR
 from ._http import FailureStreak
 from .stores import StoreUnavailable
 
@@ -53,6 +54,7 @@ class ReadsBusy(HTTPException):
             detail="the metrics store is busy with other reads; try again shortly",
             headers={"Retry-After": "1"},
         )
+        setattr(self, LOGGED_ATTR, True)  # a busy gate is no failure: no log line per request
 
 
 class ReadTimedOut(StoreUnavailable):
