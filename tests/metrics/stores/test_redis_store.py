@@ -271,3 +271,18 @@ def test_a_batch_redis_py_cannot_encode_is_rejected() -> None:
     with pytest.raises(BatchRejected, match="DataError"):
         store.apply(poison)
     assert store.apply(Batch("w1", 1, {(0, 1, 400): 1}, {1: "E1"}, []))  # nothing was applied
+
+
+def test_reads_cannot_starve_the_flusher(make_redis_store: Callable[..., RedisStore]) -> None:
+    """Reads have a pool of their own: with every read connection taken, a batch still lands."""
+    store = make_redis_store(read_concurrency=2, redis_max_connections=4)
+    reads = store.read_client.connection_pool
+    assert reads is not store.client.connection_pool
+    assert reads.max_connections == 3  # read_concurrency + 1
+    held = [reads.get_connection() for _ in range(3)]  # a storm holds every read connection
+    try:
+        assert store.apply(_batch(1))
+    finally:
+        for connection in held:
+            reads.release(connection)
+    assert store.read().totals == {(301, 404): 3, (500, 500): 1}
