@@ -229,3 +229,30 @@ def test_a_batch_that_never_reached_redis_is_applied_after_a_long_outage(
         assert view.dropped == 0
     finally:
         worker.close(timeout=1)
+
+
+def test_a_skewed_worker_serves_the_right_windows(server: RedisServer) -> None:
+    """The dashboard's "last 5 minutes" is computed by Redis's clock, not the reader's."""
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+
+    from fastapi_error_codes.metrics import DashboardAPI
+
+    config = MetricsConfig.testing(redis_url=server.url, flush_interval_ms=60_000)
+    writer = ErrorMetricsCollector(config)
+    reader = ErrorMetricsCollector(config, clock=skewed(25 * 3600))
+    try:
+        for _ in range(7):
+            writer.record(301, "A", 404, "x")
+        assert writer.flush()
+        app = FastAPI()
+        app.include_router(DashboardAPI(reader).router, prefix="/m")
+        with TestClient(app) as client:
+            summary = client.get("/m/summary").json()
+            assert summary["total_errors"] == 7
+            assert summary["last_5m"] == 7
+            assert summary["last_1h"] == 7
+            assert client.get("/m/by-code/301").json()["last_5m"] == 7
+    finally:
+        writer.close(timeout=1)
+        reader.close(timeout=1)

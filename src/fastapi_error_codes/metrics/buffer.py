@@ -210,6 +210,10 @@ class LocalBuffer:
             self._events = deque(maxlen=self._raw_size)
         return list(events)
 
+    def clock(self) -> float:
+        """This worker's wall clock (``time.time`` unless a test gave another)."""
+        return self._clock()
+
     @property
     def id_prefix(self) -> str:
         """Prefix of this process's event ids (an event's id is the prefix and its number)."""

@@ -114,6 +114,10 @@ class ErrorMetricsCollector:
         """Health figures of this worker's flushes."""
         return self.flusher.stats
 
+    def now(self) -> float:
+        """The fleet's time (Unix seconds): this worker's clock corrected by the store's offset."""
+        return self.buffer.clock() + self.store.clock_offset_s
+
     @property
     def local_version(self) -> tuple[int, int, bool]:
         """A token that changes whenever this worker records or flushes (read caches check it)."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -110,7 +109,9 @@ class DashboardAPI:
     async def summary(self) -> MetricsSummaryResponse:
         """Fleet totals per code and status, errors in the last 5 minutes and hour, health."""
         view = await self._view(3600)
-        return queries.summary(view, now=time.time(), width=self.collector.config.bucket_width_s)
+        return queries.summary(
+            view, now=self.collector.now(), width=self.collector.config.bucket_width_s
+        )
 
     async def recent(
         self,
@@ -119,7 +120,7 @@ class DashboardAPI:
     ) -> RecentEventsResponse:
         """The newest error events of the fleet (masked), newest first, with their count."""
         events = await self._events(limit, error_code)
-        return queries.recent(events, now=time.time())
+        return queries.recent(events, now=self.collector.now())
 
     async def by_code(
         self,
@@ -130,7 +131,11 @@ class DashboardAPI:
         view = await self._view(3600)
         events = await self._events(limit, error_code) if limit else []
         return queries.code_stats(
-            view, error_code, events, now=time.time(), width=self.collector.config.bucket_width_s
+            view,
+            error_code,
+            events,
+            now=self.collector.now(),
+            width=self.collector.config.bucket_width_s,
         )
 
     async def top_errors(
@@ -163,7 +168,7 @@ class DashboardAPI:
         except ValueError as exc:
             raise HTTPException(status_code=422, detail=str(exc)) from None
         view = await self._view(grid.span_s)
-        return queries.timeseries(view, grid, now=time.time(), top=top)
+        return queries.timeseries(view, grid, now=self.collector.now(), top=top)
 
     def page(self) -> HTMLResponse:
         """The operator dashboard: one self-contained HTML page over the JSON endpoints."""
