@@ -137,6 +137,10 @@ class ErrorMetricsCollector:
         """Count errors that were recorded but could not be counted (exported as dropped)."""
         self.buffer.note_dropped(count)
 
+    def note_sentry_skipped(self, count: int = 1) -> None:
+        """Count Sentry captures the budget skipped (exported fleet-wide as sentry_skipped)."""
+        self.buffer.note_sentry_skipped(count)
+
     def flush(self, timeout: float = 2.0) -> bool:
         """Push the local buffer into the store now; False if the store could not take it.
 

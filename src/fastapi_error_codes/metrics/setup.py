@@ -142,6 +142,8 @@ def setup_metrics(
 
     add_error_observer(app, record_error)
     if sentry.enabled:
+        # What the capture budget skips is summed fleet-wide, like the errors themselves.
+        sentry.on_skipped = collector.note_sentry_skipped
         add_error_observer(app, sentry.observe)
 
     # The app's own dependency guards everything; the bearer token guards every data endpoint

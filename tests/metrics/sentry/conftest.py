@@ -12,6 +12,7 @@ sentry_sdk = pytest.importorskip("sentry_sdk")
 
 from sentry_sdk.envelope import Envelope  # noqa: E402
 from sentry_sdk.integrations.dedupe import DedupeIntegration  # noqa: E402
+from sentry_sdk.integrations.logging import unignore_logger  # noqa: E402
 from sentry_sdk.transport import Transport  # noqa: E402
 
 from fastapi_error_codes.metrics.config import MetricsConfig  # noqa: E402
@@ -64,6 +65,9 @@ def reset_sentry() -> None:
         scope.clear()
     sentry_sdk.get_global_scope().set_client(None)
     DedupeIntegration.reset_last_seen()
+    # SentryIntegration.initialize() silences the handlers' logger for the logging integration
+    # (process-wide): a test of an app that configured Sentry itself must start without it.
+    unignore_logger("fastapi_error_codes")
 
 
 @pytest.fixture(autouse=True)

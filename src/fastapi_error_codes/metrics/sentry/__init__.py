@@ -6,7 +6,14 @@ the app's lifespan startup, so after any fork). The policy, applied by
 
 * 5xx (unexpected exceptions included) are captured, tagged ``error_code``, ``error_name`` and
   ``status_code`` and fingerprinted by error code, so Sentry groups issues by our codes;
-* declared 4xx errors become breadcrumbs, unless ``MetricsConfig.sentry_capture_4xx``.
+* declared 4xx errors become breadcrumbs, unless ``MetricsConfig.sentry_capture_4xx``;
+* every capture of ``observe`` spends the :class:`CaptureBudget`: at most
+  ``MetricsConfig.sentry_capture_budget`` per error code and ``sentry_budget_interval_s``
+  (unexpected exceptions: per exception type), checked before any sentry-sdk work; what it
+  skips is counted (``SentryIntegration.skipped``, ``on_skipped``) and reported by the next
+  capture of that code (``skipped_since_last_capture``). The fleet store still counts every
+  error: Sentry gets examples. With the integration active, the handlers' log line of an
+  error is no second Sentry event (``ignore_logger("fastapi_error_codes")``).
 
 Every event, transaction and breadcrumb passes ``before_send`` / ``before_breadcrumb``, which
 mask the whole of it (:mod:`.scrub`) with the same
@@ -22,6 +29,8 @@ from ..pii import mask_pii
 from .integration import (
     BREADCRUMB_CATEGORY,
     INSTALL_HINT,
+    SKIPPED_FIELD,
+    CaptureBudget,
     SentryIntegration,
     describe_exception,
     fingerprint_for,
@@ -30,6 +39,8 @@ from .integration import (
 __all__ = [
     "BREADCRUMB_CATEGORY",
     "INSTALL_HINT",
+    "SKIPPED_FIELD",
+    "CaptureBudget",
     "SentryIntegration",
     "describe_exception",
     "fingerprint_for",

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Hashable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..._guard import FailureGuard
@@ -23,6 +24,8 @@ if TYPE_CHECKING:
 __all__ = [
     "BREADCRUMB_CATEGORY",
     "INSTALL_HINT",
+    "SKIPPED_FIELD",
+    "CaptureBudget",
     "SentryIntegration",
     "describe_exception",
     "fingerprint_for",
@@ -38,6 +41,27 @@ BREADCRUMB_CATEGORY = "fastapi_error_codes"
 
 _UNEXPECTED_CODE = 500
 _UNEXPECTED_NAME = "InternalServerError"
+
+#: Name of the ``error`` context field (and tag, when non-zero) of a budgeted capture: how many
+#: captures of the same error code the budget skipped since the previous one was sent.
+SKIPPED_FIELD = "skipped_since_last_capture"
+
+#: The logger our error handlers log every answered error on (handlers.py): with our
+#: integration active, sentry-sdk's LoggingIntegration must not turn it into a second event.
+_HANDLER_LOGGER = "fastapi_error_codes"
+
+#: Attribute set on an exception our observer decided about (captured it, or the budget
+#: skipped it): sentry-sdk's automatic re-capture of it (the ASGI middleware's, when Starlette
+#: re-raises an unexpected exception after our handler answered it) is not even built.
+_OBSERVED_ATTR = "__fastapi_error_codes_observed__"
+
+#: Mechanisms of sentry-sdk's automatic captures of a request's exception (the ASGI middleware,
+#: a log record such as uvicorn's "Exception in ASGI application"); an app's explicit
+#: ``sentry_sdk.capture_exception`` (mechanism ``generic``) is never dropped.
+_AUTOMATIC_MECHANISMS = frozenset({"asgi", "starlette", "fastapi", "logging"})
+
+#: Error codes (budget keys) one worker tracks at most; expired windows are pruned beyond it.
+_MAX_BUDGET_KEYS = 10_000
 
 
 def _import_sentry_sdk() -> Any:
@@ -130,14 +154,215 @@ def _tag_event(event: Any, hint: Any) -> Any:
     return event
 
 
+class _Window:
+    """One budget key's window: when it ends, captures used in it, skips not yet reported."""
+
+    __slots__ = ("end", "pending", "used")
+
+    def __init__(self, end: float) -> None:
+        self.end = end
+        self.used = 1
+        self.pending = 0
+
+
+class CaptureBudget:
+    """At most *budget* captures per key and *interval_s*; what it turns away is counted.
+
+    A key's window opens at its first capture (or the first one after the previous window
+    ended) and lasts *interval_s* on *clock* (monotonic: immune to wall-clock jumps). One short
+    lock, no I/O: a decision costs about a microsecond. ``budget == 0`` means no budget.
+    """
+
+    __slots__ = ("_lock", "_windows", "budget", "clock", "interval_s", "skipped")
+
+    def __init__(
+        self, budget: int, interval_s: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.budget = budget
+        self.interval_s = float(interval_s)
+        self.clock = clock
+        #: Captures skipped so far (cumulative).
+        self.skipped = 0
+        self._windows: dict[Hashable, _Window] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def unbounded(self) -> bool:
+        """True when every capture is allowed (``budget == 0``)."""
+        return self.budget <= 0
+
+    def take(self, key: Hashable) -> int | None:
+        """None: skip this capture. Else it may go, and this many were skipped before it."""
+        if self.budget <= 0:
+            return 0
+        now = self.clock()
+        with self._lock:
+            window = self._windows.get(key)
+            if window is None:
+                if len(self._windows) >= _MAX_BUDGET_KEYS:
+                    self._prune(now)
+                self._windows[key] = _Window(now + self.interval_s)
+                return 0
+            if now >= window.end:
+                window.end = now + self.interval_s
+                window.used = 0
+            if window.used < self.budget:
+                window.used += 1
+                reported, window.pending = window.pending, 0
+                return reported
+            window.pending += 1
+            self.skipped += 1
+            return None
+
+    def reset(self) -> None:
+        """Forget every window and count (a forked worker starts afresh)."""
+        self._lock = threading.Lock()  # one held across fork() would never be released here
+        self._windows = {}
+        self.skipped = 0
+
+    def _prune(self, now: float) -> None:
+        """Make room: drop ended windows (their unreported skips are lost), else all of them."""
+        ended = [key for key, window in self._windows.items() if now >= window.end]
+        for key in ended:
+            del self._windows[key]
+        if len(self._windows) >= _MAX_BUDGET_KEYS:
+            self._windows.clear()
+
+
+def _budget_key(error_code: int, exception: BaseException | None) -> Hashable:
+    """Declared errors share a budget per code; unexpected ones (all 500) one per type."""
+    if exception is not None and not _declared(exception):
+        return (error_code, type(exception))
+    return error_code
+
+
+def _mark_observed(exception: BaseException | None) -> None:
+    if exception is not None:
+        # A type without a __dict__: at worst sentry-sdk's re-capture is built, then dropped.
+        with contextlib.suppress(Exception):
+            setattr(exception, _OBSERVED_ATTR, True)
+
+
+def _observed(exception: object) -> bool:
+    try:
+        return getattr(exception, _OBSERVED_ATTR, False) is True
+    except Exception:
+        return False
+
+
+def _drop_observed(event: Any, hint: Any) -> Any:
+    """Global event processor: drop sentry-sdk's automatic capture of an observed exception.
+
+    The fallback where the event could not be stopped before it was built (an SDK whose ASGI
+    middleware or logging handler offers no hook): it runs after the event was built, but
+    before it is serialised, masked and sent, so the budget holds all the same.
+    """
+    try:
+        exc_info = hint.get("exc_info") if isinstance(hint, Mapping) else None
+        exc = exc_info[1] if isinstance(exc_info, tuple) and len(exc_info) > 1 else None
+        if exc is None or not _observed(exc):
+            return event
+        values = (event.get("exception") or {}).get("values") or ()
+        if any((v.get("mechanism") or {}).get("type") in _AUTOMATIC_MECHANISMS for v in values):
+            return None
+    except Exception:  # never break an event we do not understand
+        pass
+    return event
+
+
+_installed: set[str] = set()
+_install_lock = threading.Lock()
+
+
+def _install_once(name: str, install: Callable[[], None]) -> None:
+    """Run *install* once per process (what it patches or registers stays for good)."""
+    with _install_lock:
+        if name not in _installed:
+            install()
+            _installed.add(name)
+
+
+def _register_drop_processor() -> None:
+    from sentry_sdk.scope import add_global_event_processor
+
+    add_global_event_processor(_drop_observed)
+
+
+def _wrap_asgi_capture() -> None:
+    """Skip the ASGI middleware's capture of an exception our observer already decided about.
+
+    Starlette re-raises an unexpected exception after our handler answered it; sentry-sdk's
+    ASGI middleware then captures it again. Building that event (frames, locals, source
+    lines) costs more than anything else on the path, and dedupe drops it after our capture
+    anyway — or would send it when the budget skipped ours. Other exceptions: as before.
+    """
+    try:
+        from sentry_sdk.integrations.asgi import SentryAsgiMiddleware
+    except Exception:  # no ASGI integration in this SDK: nothing re-captures
+        return
+    original = getattr(SentryAsgiMiddleware, "_capture_request_exception", None)
+    if original is None:  # an SDK without the hook: the event processor drops the event
+        return
+
+    def _capture_request_exception(self: Any, exc: Exception) -> Any:
+        if _observed(exc):
+            return None
+        return original(self, exc)
+
+    middleware: Any = SentryAsgiMiddleware  # patched in place: every app's middleware
+    middleware._capture_request_exception = _capture_request_exception
+
+
+def _not_observed_record(record: logging.LogRecord) -> bool:
+    """Logging filter: False for a record whose exception our observer already decided about."""
+    exc_info = record.exc_info
+    return not (isinstance(exc_info, tuple) and len(exc_info) > 1 and _observed(exc_info[1]))
+
+
+def _silence_duplicate_log_events(sdk: Any) -> None:
+    """Our observer is the capture policy of our errors: no logging-integration duplicates.
+
+    * The handlers log every answered error on ``fastapi_error_codes`` (5xx with the traceback)
+      *before* notifying observers: ``ignore_logger`` keeps that line from becoming an event
+      (and a breadcrumb: the observer leaves its own, with the route template, for 4xx).
+    * A server logs an unexpected exception that Starlette re-raised after our handler (uvicorn:
+      ``Exception in ASGI application`` on ``uvicorn.error``): the logging integration's event
+      handler gets a filter that skips a record whose exception we decided about. Any other
+      record of any logger reaches Sentry as before.
+    """
+    try:
+        from sentry_sdk.integrations.logging import LoggingIntegration, ignore_logger
+    except Exception:  # an SDK without the logging integration: nothing to silence
+        return
+    ignore_logger(_HANDLER_LOGGER)
+    integration = sdk.get_client().get_integration(LoggingIntegration)
+    handler = getattr(integration, "_handler", None)  # its EventHandler (None: events off)
+    if isinstance(handler, logging.Handler):
+        handler.addFilter(_not_observed_record)  # else the event processor drops the event
+
+
 class SentryIntegration:
     """Sentry for one worker: capture by error code, PII masked, never in the request's way."""
 
     def __init__(
-        self, config: MetricsConfig, *, init_options: Mapping[str, Any] | None = None
+        self,
+        config: MetricsConfig,
+        *,
+        init_options: Mapping[str, Any] | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        """Prepare (not start) Sentry; *init_options* go to ``sentry_sdk.init`` as well."""
+        """Prepare (not start) Sentry; *init_options* go to ``sentry_sdk.init`` as well.
+
+        *clock* (monotonic seconds) times the capture budget's intervals; tests pass their own.
+        """
         self.config = config
+        self._budget = CaptureBudget(
+            config.sentry_capture_budget, config.sentry_budget_interval_s, clock
+        )
+        self._budget_pid = os.getpid()
+        #: Called with 1 for each capture the budget skipped (e.g. to sum them fleet-wide);
+        #: runs inside the failure guard, so a callback that raises is only counted.
+        self.on_skipped: Callable[[int], None] | None = None
         self.masker = PiiMasker(config.pii_patterns, max_length=config.max_text_length)
         self._init_options = dict(init_options or {})
         self._enabled = bool(config.sentry_enabled and config.sentry_dsn)
@@ -155,6 +380,16 @@ class SentryIntegration:
     def failures(self) -> int:
         """Internal failures swallowed so far (capture, observer, hooks, flush, init)."""
         return self._guard.failures
+
+    @property
+    def skipped(self) -> int:
+        """Captures the budget skipped in this process so far (cumulative)."""
+        return self._budget.skipped
+
+    @property
+    def budget(self) -> CaptureBudget:
+        """The capture budget of :meth:`observe` (per error code and interval)."""
+        return self._budget
 
     @property
     def enabled(self) -> bool:
@@ -194,6 +429,17 @@ class SentryIntegration:
                 _log.exception("fastapi_error_codes: sentry_sdk.init failed; Sentry stays off")
                 self._guard.failures += 1
                 return
+            with self._guard:
+                # Our observer decides what of our errors is captured. Nothing else may build
+                # a second event of one (a few ms each, for every 5xx, and sent whenever the
+                # budget skipped ours): not the handlers' log line, not a server's log of a
+                # re-raised exception, not the ASGI middleware's re-capture.
+                _silence_duplicate_log_events(sdk)
+                _install_once("drop_processor", _register_drop_processor)
+                _install_once("asgi_capture", _wrap_asgi_capture)
+            if self._budget_pid != pid:
+                self._budget.reset()  # a forked child: its own windows, counts and lock
+                self._budget_pid = pid
             self._sdk = sdk
             self._pid = pid
 
@@ -271,7 +517,7 @@ class SentryIntegration:
             scope.set_context(
                 "error", _error_context(error_code, error_name, status_code, message, detail)
             )
-            scope.level = level
+            scope.set_level(level)
             if exception is not None:
                 event_id: str | None = sdk.capture_exception(exception)
             else:
@@ -334,13 +580,25 @@ class SentryIntegration:
     # --- the error observer --------------------------------------------------------------------
 
     def observe(self, request: Request, error: HandledError) -> None:
-        """Error observer: capture 5xx by code, breadcrumb 4xx; cheap, never raises."""
+        """Error observer: capture 5xx by code (within the budget), breadcrumb 4xx; never raises.
+
+        The budget is checked first: a skipped capture costs a dict lookup under a short lock
+        and never reaches sentry-sdk.
+        """
         if not self.initialized:
             return
         with self._guard:
             status = error.status_code
             if status >= 500 or self.config.sentry_capture_4xx:
-                self._capture_handled(request, error)
+                skipped = self._budget.take(_budget_key(error.error_code, error.exception))
+                if skipped is None:
+                    _mark_observed(error.exception)
+                    callback = self.on_skipped
+                    if callback is not None:
+                        callback(1)
+                    return
+                self._capture_handled(request, error, skipped)
+                _mark_observed(error.exception)
             else:
                 self._sdk.add_breadcrumb(
                     category=BREADCRUMB_CATEGORY,
@@ -356,18 +614,22 @@ class SentryIntegration:
                     },
                 )
 
-    def _capture_handled(self, request: Request, error: HandledError) -> None:
+    def _capture_handled(self, request: Request, error: HandledError, skipped: int) -> None:
         sdk = self._sdk
         declared = _declared(error.exception)
         with sdk.new_scope() as scope:
             _tag_scope(
                 scope, error.error_code, error.error_name, error.status_code, declared=declared
             )
-            scope.level = "error" if error.status_code >= 500 else "warning"
+            scope.set_level("error" if error.status_code >= 500 else "warning")
             context = _error_context(
                 error.error_code, error.error_name, error.status_code, error.message, error.detail
             )
             context.update(method=request.scope.get("method"), route=_route_path(request))
+            if not self._budget.unbounded:
+                context[SKIPPED_FIELD] = skipped
+                if skipped:
+                    scope.set_tag(SKIPPED_FIELD, str(skipped))
             scope.set_context("error", context)
             sdk.capture_exception(error.exception)
 
