@@ -108,3 +108,27 @@ def test_close_retires_the_worker_once(make_collector: MakeCollector) -> None:
     assert collector.close()
     assert collector.store.read().workers == 0  # out of the live set at once
     assert collector.close()
+
+
+def test_a_dropped_batch_hands_its_reports_to_the_next(make_collector: MakeCollector) -> None:
+    """Failures, drops and Sentry skips carried by a poison batch are not lost with it."""
+    store = FailingStore(CONFIG)
+    collector = make_collector(store=store, flush_interval_ms=60_000)
+    collector.record(301, "A", 404, "x")
+    store.fail_next = 1
+    assert not collector.flush()  # one failure, reported by the next batch
+    collector.note_dropped(2)
+    collector.note_sentry_skipped(3)
+    assert collector.flush()  # the kept batch lands, then the one carrying the reports
+    poisoned = PoisonOnce(CONFIG)
+    collector = make_collector(store=poisoned, flush_interval_ms=60_000)
+    collector.record(301, "A", 404, "x")
+    collector.note_dropped(2)
+    collector.note_sentry_skipped(3)
+    collector.flusher._failures_unsent = 4
+    assert not collector.flush()  # dropped, with its reports
+    assert collector.flush()
+    view = poisoned.read()
+    assert (view.dropped, view.sentry_skipped, view.flush_failures) == (1 + 2, 3, 4 + 1)
+    first = store.read()
+    assert (first.dropped, first.sentry_skipped, first.flush_failures) == (2, 3, 1)

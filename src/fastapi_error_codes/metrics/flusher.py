@@ -213,7 +213,10 @@ class Flusher:
                 self._failures_unsent += 1
                 self._pending = None
                 lost = sum(batch.counts.values())
-                self._buffer.note_dropped(lost)
+                # The batch's own reports travel on with the next one: they stay exact.
+                self._buffer.note_dropped(lost + batch.dropped)
+                self._buffer.note_sentry_skipped(batch.sentry_skipped)
+                self._failures_unsent += batch.flush_failures
                 _log.error(
                     "fastapi_error_codes: a batch of %d errors cannot be stored and was "
                     "dropped (counted in fastapi_errors_dropped_total): %s",
