@@ -39,6 +39,11 @@ if TYPE_CHECKING:
 __all__ = ["CONFIG_STATE_ATTR", "ErrorResponder", "installed_config", "setup_exception_handler"]
 
 _log = logging.getLogger("fastapi_error_codes")
+#: The line of every answered error (a child of ``fastapi_error_codes``: configured with it).
+#: Its own name lets Sentry's logging integration skip these lines alone, since the error
+#: observer reports the same errors with their code (see metrics/sentry).
+ERRORS_LOGGER = "fastapi_error_codes.errors"
+_errors_log = logging.getLogger(ERRORS_LOGGER)
 
 #: ``app.state`` attribute holding the ErrorHandlerConfig once the handlers are installed.
 CONFIG_STATE_ATTR = "fastapi_error_codes_config"
@@ -279,7 +284,7 @@ class ErrorResponder:
         level = logging.ERROR if server_error else logging.WARNING
         if getattr(exc, LOGGED_ATTR, False):  # whoever raised it has logged it already
             level = logging.DEBUG
-        _log.log(
+        _errors_log.log(
             level,
             "%s %s -> %d %s (error_code=%d)",
             request.method,

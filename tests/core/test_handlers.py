@@ -271,7 +271,7 @@ class TestLogging:
         client, _, _ = make_client()
         with caplog.at_level(logging.DEBUG, logger="fastapi_error_codes"):
             client.get("/users/1")
-        records = [r for r in caplog.records if r.name == "fastapi_error_codes"]
+        records = [r for r in caplog.records if r.name == "fastapi_error_codes.errors"]
         assert [r.levelno for r in records] == [logging.WARNING]
         assert records[0].exc_info is None
         assert "GET /users/1 -> 404 UserNotFound (error_code=3001)" in records[0].getMessage()
@@ -283,7 +283,7 @@ class TestLogging:
         client, _, _ = make_client()
         with caplog.at_level(logging.DEBUG, logger="fastapi_error_codes"):
             client.get("/boom")
-        records = [r for r in caplog.records if r.name == "fastapi_error_codes"]
+        records = [r for r in caplog.records if r.name == "fastapi_error_codes.errors"]
         assert [r.levelno for r in records] == [logging.ERROR]
         assert records[0].exc_info is not None
         assert records[0].exc_info[0] is RuntimeError

@@ -466,7 +466,7 @@ def test_a_failing_store_is_a_503_per_request_and_one_warning_per_streak(
     assert sum(RECOVERED in m for m in messages) == 1, messages
     # The error handler answers each 503 without a log line of its own (it would be one
     # ERROR with a traceback per scrape): the streak's warning says it all.
-    assert not [r for r in caplog.records if r.name == "fastapi_error_codes"]
+    assert not [r for r in caplog.records if r.name == "fastapi_error_codes.errors"]
 
 
 def test_a_dashboard_made_by_hand_has_a_gate_of_its_own(collector: ErrorMetricsCollector) -> None:

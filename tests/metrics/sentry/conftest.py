@@ -67,7 +67,7 @@ def reset_sentry() -> None:
     DedupeIntegration.reset_last_seen()
     # SentryIntegration.initialize() silences the handlers' logger for the logging integration
     # (process-wide): a test of an app that configured Sentry itself must start without it.
-    unignore_logger("fastapi_error_codes")
+    unignore_logger("fastapi_error_codes.errors")
 
 
 @pytest.fixture(autouse=True)

@@ -16,9 +16,10 @@ import pytest
 import sentry_sdk
 import sentry_sdk.client
 import sentry_sdk.utils
-from fastapi import FastAPI
+from fastapi import FastAPI, HTTPException, WebSocket
 from fastapi.testclient import TestClient
 from sentry_sdk.integrations.logging import EventHandler, LoggingIntegration, unignore_logger
+from starlette.websockets import WebSocketDisconnect
 
 from fastapi_error_codes import BaseAppException, setup_exception_handler
 from fastapi_error_codes.metrics import MetricsConfig, SentryIntegration
@@ -132,7 +133,7 @@ def counts(monkeypatch: pytest.MonkeyPatch) -> Counts:
     emit = EventHandler.emit
 
     def counting_emit(self: Any, record: logging.LogRecord) -> Any:
-        if record.name == "fastapi_error_codes":
+        if record.name == "fastapi_error_codes.errors":
             found.logging_emits += 1
         return emit(self, record)
 
@@ -405,12 +406,12 @@ def test_without_the_fix_the_log_line_was_built_first_and_won_the_dedupe(
     # the handler logs the 5xx with exc_info *before* notifying observers, the logging
     # integration builds an event from it, and ours is then built only to be dropped by dedupe.
     integration, _ = make_budgeted(sentry_capture_budget=1)
-    unignore_logger("fastapi_error_codes")
+    unignore_logger("fastapi_error_codes.errors")
     client = client_for(make_app(integration))
     storm(client, "/storm", 3)
     assert counts.logging_emits == 3
     assert counts.built == 4  # 3 log records + our one capture (dropped as a duplicate)
-    assert [e.get("logger") for e in transport.events] == ["fastapi_error_codes"] * 3
+    assert [e.get("logger") for e in transport.events] == ["fastapi_error_codes.errors"] * 3
 
 
 class LogsLikeUvicorn:
@@ -530,7 +531,7 @@ def test_an_app_that_runs_sentry_itself_keeps_its_logging_events(
         integrations=[LoggingIntegration()],
     )
     storm(client, "/storm", 1)
-    assert transport.events[-1]["logger"] == "fastapi_error_codes"
+    assert transport.events[-1]["logger"] == "fastapi_error_codes.errors"
 
 
 # --- skipped counts and the on_skipped hook -----------------------------------------------------
@@ -678,3 +679,22 @@ def test_capture_budget_tracks_a_bounded_number_of_codes(
         budget.take(code)
     assert budget.take(100) == 0  # all four live: cleared rather than grown
     assert len(budget._windows) <= 4
+
+
+def test_a_websocket_5xx_still_reaches_sentry(
+    make_budgeted: MakeBudgeted, transport: CapturingTransport
+) -> None:
+    """Observers never see a WebSocket's error: its log line is its only report to Sentry."""
+    integration, _ = make_budgeted()
+    app = make_app(integration)
+
+    @app.websocket("/ws")
+    async def ws(websocket: WebSocket) -> None:
+        raise HTTPException(status_code=503, detail="down")
+
+    client = TestClient(app)
+    with pytest.raises(WebSocketDisconnect), client.websocket_connect("/ws") as socket:
+        socket.receive_text()
+    assert integration.flush(2.0)
+    loggers = [e.get("logger") for e in transport.events]
+    assert loggers == ["fastapi_error_codes"]  # the parent logger is not silenced

@@ -13,7 +13,7 @@ the app's lifespan startup, so after any fork). The policy, applied by
   skips is counted (``SentryIntegration.skipped``, ``on_skipped``) and reported by the next
   capture of that code (``skipped_since_last_capture``). The fleet store still counts every
   error: Sentry gets examples. With the integration active, the handlers' log line of an
-  error is no second Sentry event (``ignore_logger("fastapi_error_codes")``).
+  error is no second Sentry event (``ignore_logger("fastapi_error_codes.errors")``).
 
 Every event, transaction and breadcrumb passes ``before_send`` / ``before_breadcrumb``, which
 mask the whole of it (:mod:`.scrub`) with the same

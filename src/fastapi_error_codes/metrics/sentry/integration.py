@@ -11,6 +11,7 @@ from collections.abc import Callable, Hashable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..._guard import FailureGuard
+from ...handlers import ERRORS_LOGGER
 from .._http import route_template
 from ..pii import PiiMasker
 from . import scrub
@@ -48,7 +49,7 @@ SKIPPED_FIELD = "skipped_since_last_capture"
 
 #: The logger our error handlers log every answered error on (handlers.py): with our
 #: integration active, sentry-sdk's LoggingIntegration must not turn it into a second event.
-_HANDLER_LOGGER = "fastapi_error_codes"
+_HANDLER_LOGGER = ERRORS_LOGGER
 
 #: Attribute set on an exception our observer decided about (captured it, or the budget
 #: skipped it): sentry-sdk's automatic re-capture of it (the ASGI middleware's, when Starlette
