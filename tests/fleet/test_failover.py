@@ -208,3 +208,21 @@ def test_failover_with_min_replicas_loses_nothing_and_counts_nothing_twice(
     finally:
         stop.set()
         collector.close(timeout=1)
+
+
+def test_a_master_cut_off_from_its_replicas_confirms_nothing(group: Group) -> None:
+    """Fewer replicas are accepted only from a new master, never from one that lost them."""
+    config = MetricsConfig.testing(
+        redis_url=group.url, flush_interval_ms=60_000, redis_timeout_ms=300, redis_min_replicas=1
+    )
+    collector = ErrorMetricsCollector(config)
+    try:
+        collector.record(301, "UserNotFound", 404, "x")
+        assert collector.flush()  # confirmed by the replica
+        group.replica.stop()  # the master is left without its replica (same replication id)
+        collector.record(301, "UserNotFound", 404, "x")
+        assert not collector.flush()  # applied on the master, but not confirmed: kept
+        assert collector.flusher.pending_count == 1
+        assert "0 of the 1 replicas" in (collector.stats.last_error or "")
+    finally:
+        collector.close(timeout=0.5)

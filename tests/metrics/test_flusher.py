@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from fastapi_error_codes.metrics import MetricsConfig
+from fastapi_error_codes.metrics import BatchRejected, MemoryStore, MetricsConfig
 from fastapi_error_codes.metrics.models import Batch
 from tests.metrics._doubles import FailingStore, PoisonOnce
 from tests.metrics.conftest import MakeCollector
@@ -110,25 +110,48 @@ def test_close_retires_the_worker_once(make_collector: MakeCollector) -> None:
     assert collector.close()
 
 
-def test_a_dropped_batch_hands_its_reports_to_the_next(make_collector: MakeCollector) -> None:
-    """Failures, drops and Sentry skips carried by a poison batch are not lost with it."""
+class RejectOnce(MemoryStore):
+    """Refuses the next batch for good, saying whether it may have been applied before."""
+
+    def __init__(self, config: MetricsConfig, maybe_applied: bool) -> None:
+        super().__init__(config)
+        self.maybe_applied = maybe_applied
+        self.reject = True
+
+    def apply(self, batch: Batch) -> bool:
+        if self.reject:
+            self.reject = False
+            raise BatchRejected("refused", maybe_applied=self.maybe_applied)
+        return super().apply(batch)
+
+
+@pytest.mark.parametrize("maybe_applied", [False, True])
+def test_a_refused_batch_hands_on_its_reports_only_if_surely_never_applied(
+    make_collector: MakeCollector, maybe_applied: bool
+) -> None:
+    """Drops, failures and Sentry skips a refused batch carried: exact, never counted twice."""
+    store = RejectOnce(CONFIG, maybe_applied)
+    collector = make_collector(store=store, flush_interval_ms=60_000)
+    collector.record(301, "A", 404, "x")
+    collector.note_dropped(2)
+    collector.note_sentry_skipped(3)
+    assert not collector.flush()  # refused, dropped: its 1 error is counted as dropped
+    assert collector.flush()
+    view = store.read()
+    if maybe_applied:  # the earlier attempt may have landed with them: not sent again
+        assert (view.dropped, view.sentry_skipped, view.flush_failures) == (1, 0, 1)
+    else:
+        assert (view.dropped, view.sentry_skipped, view.flush_failures) == (1 + 2, 3, 1)
+
+
+def test_flush_failures_are_reported_with_the_next_applied_batch(
+    make_collector: MakeCollector,
+) -> None:
     store = FailingStore(CONFIG)
     collector = make_collector(store=store, flush_interval_ms=60_000)
     collector.record(301, "A", 404, "x")
-    store.fail_next = 1
-    assert not collector.flush()  # one failure, reported by the next batch
-    collector.note_dropped(2)
-    collector.note_sentry_skipped(3)
-    assert collector.flush()  # the kept batch lands, then the one carrying the reports
-    poisoned = PoisonOnce(CONFIG)
-    collector = make_collector(store=poisoned, flush_interval_ms=60_000)
-    collector.record(301, "A", 404, "x")
-    collector.note_dropped(2)
-    collector.note_sentry_skipped(3)
-    collector.flusher._failures_unsent = 4
-    assert not collector.flush()  # dropped, with its reports
-    assert collector.flush()
-    view = poisoned.read()
-    assert (view.dropped, view.sentry_skipped, view.flush_failures) == (1 + 2, 3, 4 + 1)
-    first = store.read()
-    assert (first.dropped, first.sentry_skipped, first.flush_failures) == (2, 3, 1)
+    store.fail_next = 2
+    assert not collector.flush()
+    assert not collector.flush()
+    assert collector.flush()  # the kept batch lands, then one carrying the two failures
+    assert store.read().flush_failures == 2

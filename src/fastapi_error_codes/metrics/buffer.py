@@ -163,10 +163,11 @@ class LocalBuffer:
         """
         self._on_roll()
         width = self._config.bucket_width_s
-        fleet_now = now + self.clock_offset
+        offset = self.clock_offset  # read once: the flusher thread may change it meanwhile
+        fleet_now = now + offset
         start = int(fleet_now) - int(fleet_now) % width
         self._cur = self._buckets.setdefault(start, {})
-        self._bucket_end = start + width - self.clock_offset
+        self._bucket_end = start + width - offset
 
     def _admit(self, key: SeriesKey, error_name: str) -> SeriesKey:
         """Under the lock: admit a new cell, or fold it into the overflow series.
@@ -244,6 +245,11 @@ class LocalBuffer:
     def counted(self) -> int:
         """Errors counted here and not yet drained."""
         return _counted(self._buckets)
+
+    @property
+    def has_reports(self) -> bool:
+        """Drops or Sentry skips were noted since the last drain."""
+        return bool(self._dropped or self._sentry_skipped)
 
     @property
     def is_empty(self) -> bool:

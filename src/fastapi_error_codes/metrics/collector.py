@@ -116,7 +116,7 @@ class ErrorMetricsCollector:
 
     def now(self) -> float:
         """The fleet's time (Unix seconds): this worker's clock corrected by the store's offset."""
-        return self.buffer.clock() + self.store.clock_offset_s
+        return self.buffer.clock() + getattr(self.store, "clock_offset_s", 0.0)
 
     @property
     def local_version(self) -> tuple[int, int, bool]:
@@ -129,8 +129,15 @@ class ErrorMetricsCollector:
         return self.flusher.pending_count + self.buffer.counted
 
     def start(self) -> None:
-        """Start this process's background flusher (also started lazily by ``record``)."""
+        """Measure the offset to the store's clock, then start this process's flusher.
+
+        The flusher also starts lazily at the first ``record`` (and measures the offset then);
+        starting it here, before the first request, files every error by the store's clock.
+        Waits at most one store round trip (``redis_timeout_ms``) when the store is away.
+        """
         if self.config.enabled:
+            if not self.flusher.running:
+                self.flusher.sync_clock()
             self.flusher.ensure_started()
 
     def note_dropped(self, count: int = 1) -> None:

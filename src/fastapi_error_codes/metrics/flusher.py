@@ -35,7 +35,7 @@ from collections import deque
 from .buffer import LocalBuffer, RawEvent
 from .config import MetricsConfig
 from .models import Batch
-from .stores import MetricsStore, StoreUnavailable
+from .stores import BatchRejected, MetricsStore, StoreUnavailable
 from .stores.base import describe_error
 from .wire import WireEncoder
 
@@ -213,10 +213,13 @@ class Flusher:
                 self._failures_unsent += 1
                 self._pending = None
                 lost = sum(batch.counts.values())
-                # The batch's own reports travel on with the next one: they stay exact.
-                self._buffer.note_dropped(lost + batch.dropped)
-                self._buffer.note_sentry_skipped(batch.sentry_skipped)
-                self._failures_unsent += batch.flush_failures
+                self._buffer.note_dropped(lost)
+                if isinstance(exc, BatchRejected) and not exc.maybe_applied:
+                    # Surely never applied: its own reports travel on with the next batch. (One
+                    # that may have been applied keeps them: never counted twice.)
+                    self._buffer.note_dropped(batch.dropped)
+                    self._buffer.note_sentry_skipped(batch.sentry_skipped)
+                    self._failures_unsent += batch.flush_failures
                 _log.error(
                     "fastapi_error_codes: a batch of %d errors cannot be stored and was "
                     "dropped (counted in fastapi_errors_dropped_total): %s",
@@ -228,13 +231,18 @@ class Flusher:
                 _log.warning("fastapi_error_codes: flushing to the metrics store works again")
                 self.stats.last_error = None
             self._pending = None
-            self._buffer.clock_offset = self._store.clock_offset_s
+            # A store of the app's own may predate the clock members: its clock is ours then.
+            self._buffer.clock_offset = getattr(self._store, "clock_offset_s", 0.0)
             self._last_apply_mono = time.monotonic()
             self.stats.flushes += 1
             self.stats.last_flush_ok_s = time.time()
             if not had_pending:
                 return True
         return True
+
+    def _has_reports(self) -> bool:
+        """Drops, Sentry skips or failures wait to be reported (with no error counted)."""
+        return bool(self._failures_unsent or self._buffer.has_reports)
 
     def sync_clock(self) -> None:
         """Measure the offset to the store's clock and hand it to the buffer (best effort)."""
@@ -263,7 +271,8 @@ class Flusher:
             thread.stop(timeout)
         deadline = time.monotonic() + timeout
         # Nothing counted and nothing pending: no final flush (and no heartbeat) is needed.
-        ok = (self._pending is None and self._buffer.is_empty) or self.flush(timeout)
+        idle = self._pending is None and self._buffer.is_empty and not self._has_reports()
+        ok = idle or self.flush(timeout)
         while not ok and time.monotonic() < deadline:
             time.sleep(min(0.1, max(0.0, deadline - time.monotonic())))
             ok = self.flush(max(0.0, deadline - time.monotonic()))

@@ -71,7 +71,8 @@ def _wrap_lifespan(
 
     @asynccontextmanager
     async def lifespan(app_: Any) -> AsyncIterator[Any]:
-        on_startup()
+        # Off the event loop: startup measures the store's clock (one round trip).
+        await run_in_threadpool(on_startup)
         try:
             async with original(app_) as state:
                 yield state

@@ -45,6 +45,11 @@ class StoreUnavailable(StoreError):
 class BatchRejected(StoreError):
     """The store can never take this batch (data it cannot encode): retrying would not help."""
 
+    def __init__(self, message: str = "", *, maybe_applied: bool = False) -> None:
+        """*maybe_applied*: True when an earlier attempt of the batch may have been applied."""
+        super().__init__(message)
+        self.maybe_applied = maybe_applied
+
 
 def window_starts(now: float, window_s: int, width: int) -> range:
     """Starts of the buckets a read of the last *window_s* seconds returns (both stores).

@@ -81,7 +81,8 @@ class MemoryStore:
                 self._meta["refused"] += 1
                 raise BatchRejected(
                     f"batch {batch.seq} of worker {batch.worker_id} is a retry older than the "
-                    "forget window whose first attempt may have been applied; refused"
+                    "forget window whose first attempt may have been applied; refused",
+                    maybe_applied=True,
                 )
             self._seq[batch.worker_id] = batch.seq
             if self._created_s is None:

@@ -148,9 +148,9 @@ return redis.call('ZADD', KEYS[1], 'XX', now_ms - tonumber(ARGV[1]) - 1, ARGV[2]
 EVICTION_CHECK_S = 300.0
 
 
-def _offset_s(sent: float, received: float, server_ms: float) -> float:
-    """Redis's clock minus ours, taking the reply to have been made half-way."""
-    return server_ms / 1000 - (sent + received) / 2
+#: A clock sample whose round trip took longer than this (and than twice the best one seen) is
+#: not used: its error can be half the round trip (a WAIT, a slow reply).
+_SAMPLE_RTT_S = 0.05
 
 
 class RedisStore:
@@ -193,9 +193,13 @@ class RedisStore:
 
         # A Cluster pipeline refuses TIME: there the offset comes from the batch script's reply
         # (Redis's TIME on the namespace's node) and from sync_clock().
-        self._cluster = isinstance(self._reader, RedisCluster)
+        self._cluster = isinstance(self._client, RedisCluster)
+        self._replica_reads = self._reader is not self._client and bool(config.redis_min_replicas)
         self._clock = clock or time.time
         self._offset: float | None = None
+        self._best_rtt = float("inf")
+        # The replication id of this master while it had replicas (redis_min_replicas).
+        self._replid_with_replicas: str | None = None
         tag = "{" + config.namespace + "}"
         self.prefix = tag
         self.keys = {
@@ -234,13 +238,36 @@ class RedisStore:
         return self._clock() + (self._offset or 0.0)
 
     def sync_clock(self) -> float:
-        """Measure the offset to Redis's clock now (one ``TIME``); returns it."""
+        """Measure the offset to Redis's clock now (one ``TIME``); returns it.
+
+        Asked of the master (the node of the namespace on a Cluster): the clock the batch
+        script uses, whatever serves the reads.
+        """
         with _store_errors():
             sent = self._clock()
-            seconds, micros = self._reader.time()
+            seconds, micros = self._client.time(**self._namespace_node())
             received = self._clock()
-        self._offset = _offset_s(sent, received, seconds * 1000 + micros / 1000)
-        return self._offset
+        self._sample(sent, received, seconds * 1000 + micros / 1000, force=True)
+        return self.clock_offset_s
+
+    def _sample(self, sent: float, received: float, server_ms: float, force: bool = False) -> None:
+        """Take Redis's time *server_ms*, read between *sent* and *received*, as an offset.
+
+        The reply is taken to have been made half-way; a sample whose round trip was long (a
+        WAIT, a slow reply) is skipped unless nothing better is known.
+        """
+        rtt = max(0.0, received - sent)
+        if not (force or self._offset is None or rtt <= max(_SAMPLE_RTT_S, 2 * self._best_rtt)):
+            return
+        self._best_rtt = min(self._best_rtt, rtt)
+        self._offset = server_ms / 1000 - (sent + received) / 2
+
+    def _namespace_node(self) -> dict[str, Any]:
+        """On a Cluster, the keyword that sends a keyless command to the namespace's node."""
+        if not self._cluster:
+            return {}
+        client: Any = self._client
+        return {"target_nodes": client.get_node_from_key(self.keys["totals"])}
 
     def bucket_key(self, start_s: int) -> str:
         """Key of the bucket hash that starts at *start_s*."""
@@ -300,45 +327,53 @@ class RedisStore:
                 # redis-py's Script reloads itself after NOSCRIPT (restart, failover, flush).
                 reply = self._script(keys=keys, args=args)
         status, server_ms = int(reply[0]), int(reply[1])
-        self._offset = _offset_s(sent, self._clock(), server_ms)
+        self._sample(sent, self._clock(), server_ms)
         if status < 0:
             raise BatchRejected(
-                f"batch {batch.seq} of worker {batch.worker_id} is a retry older than the "
+                maybe_applied=True,
+                message=f"batch {batch.seq} of worker {batch.worker_id} is a retry older than the "
                 f"forget window ({cfg.forget_s} s) whose first attempt may have been applied; "
-                "its seq is forgotten, so it is refused rather than risk counting it twice"
+                "its seq is forgotten, so it is refused rather than risk counting it twice",
             )
         return status == 1
 
     def _apply_replicated(self, keys: list[str], args: list[str | int]) -> Any:
-        """The script, ``ROLE`` and ``WAIT`` on one connection; unconfirmed -> StoreUnavailable.
+        """The script, ``INFO replication`` and ``WAIT`` on one connection, as WAIT requires.
 
-        ``WAIT`` asks for the replicas seen attached at the previous batch (at most
-        ``redis_min_replicas``); the batch counts as confirmed when the replicas attached now
-        (``ROLE``, in the same pipeline) acknowledged it. A promoted master without replicas
-        therefore waits once, not at every flush.
+        The batch counts as confirmed when ``redis_min_replicas`` replicas acknowledged it.
+        Fewer are accepted only from a master that has never had replicas under its current
+        replication id: a promoted master without replicas (or a lone development server)
+        does not jam the flush, while a master cut off from its replicas keeps every batch
+        unconfirmed — sent again — until they are back or a failover replaces it. ``WAIT``
+        asks for the replicas seen at the previous batch, so a master without them answers at
+        once instead of waiting out the timeout at every flush.
         """
         from redis.exceptions import NoScriptError
 
         cfg = self._config
+        want = cfg.redis_min_replicas
         wait_ms = max(10, min(500, cfg.redis_timeout_ms // 2))
         for _ in range(2):
             pipe = self._client.pipeline(transaction=False)
             pipe.evalsha(self._script.sha, len(keys), *keys, *args)
-            pipe.execute_command("ROLE")
-            pipe.execute_command("WAIT", min(self._replicas_seen, cfg.redis_min_replicas), wait_ms)
-            reply, role, acked = pipe.execute(raise_on_error=False)
+            pipe.info("replication")
+            pipe.execute_command("WAIT", min(self._replicas_seen, want), wait_ms)
+            reply, info, acked = pipe.execute(raise_on_error=False)
             if isinstance(reply, NoScriptError):
                 self._client.script_load(APPLY_SCRIPT)
                 continue
             if isinstance(reply, Exception):
                 raise reply
-            attached = len(role[2]) if isinstance(role, list) and len(role) > 2 else 0
+            attached, replid = _replication(info)
             self._replicas_seen = attached
-            needed = min(attached, cfg.redis_min_replicas)
+            if attached:
+                self._replid_with_replicas = replid
+            had_replicas = replid is not None and replid == self._replid_with_replicas
+            needed = want if had_replicas else min(attached, want)
             if isinstance(acked, Exception) or int(acked) < needed:
                 raise StoreUnavailable(
-                    f"the batch reached {acked} of {needed} replicas in {wait_ms} ms "
-                    "(redis_min_replicas); it is sent again"
+                    f"the batch reached {acked} of the {needed} replicas redis_min_replicas asks "
+                    f"for ({attached} attached) within {wait_ms} ms; it is sent again"
                 )
             return reply
         raise StoreUnavailable("the batch script could not be loaded")
@@ -350,7 +385,7 @@ class RedisStore:
             return
         self._eviction_checked = mono
         try:
-            info: Any = self._client.info("memory")
+            info: Any = self._client.info("memory", **self._namespace_node())
         except Exception:  # best effort; the batch itself reports an outage
             return
         policies = {str(v.get("maxmemory_policy")) for v in info.values() if isinstance(v, dict)}
@@ -410,7 +445,8 @@ class RedisStore:
         received = self._clock()
         if not self._cluster:
             seconds, micros = results.pop(0)
-            self._offset = _offset_s(sent, received, seconds * 1000 + micros / 1000)
+            if not self._replica_reads:  # a replica's clock is not the script's
+                self._sample(sent, received, seconds * 1000 + micros / 1000)
         totals_raw, names_raw, meta_raw, live, buffered_raw = results[:5]
         bad = _Malformed()
         meta = {_text(k): _text(v) for k, v in meta_raw.items()}
@@ -496,6 +532,21 @@ class RedisStore:
         self._client.close()
         if self._reader is not self._client:
             self._reader.close()
+
+
+def _replication(info: Any) -> tuple[int, str | None]:
+    """Replicas online and the replication id, from a parsed ``INFO replication``."""
+    if not isinstance(info, dict):
+        return 0, None
+    online = sum(
+        1
+        for key, value in info.items()
+        if str(key).startswith("slave")
+        and isinstance(value, dict)
+        and value.get("state") == "online"
+    )
+    replid = info.get("master_replid")
+    return online, str(replid) if replid is not None else None
 
 
 class _Malformed:
