@@ -24,7 +24,7 @@ import time
 import urllib.request
 from typing import Any
 
-from ._common import Context, Result, child_env, free_port, median
+from ._common import Context, Result, child_env, free_port, median, read_response, stop_process
 
 MODES = ("off", "memory", "redis")
 TOKEN = "bench-token-0123456789"
@@ -44,14 +44,7 @@ async def _connection(
             request = f"GET /e/{i % 5} HTTP/1.1\r\nHost: bench\r\n\r\n".encode()
             i += 1
             writer.write(request)
-            head = await reader.readuntil(b"\r\n\r\n")
-            status = int(head[9:12])
-            length = 0
-            for line in head.split(b"\r\n"):
-                if line[:15].lower() == b"content-length:":
-                    length = int(line[15:])
-            if length:
-                await reader.readexactly(length)
+            status, _body = await read_response(reader)
             done = time.perf_counter()
             tally["sent"] += 1
             if status in (403, 404, 409, 429, 502):
@@ -176,13 +169,7 @@ class Server:
             self.proc.send_signal(signal.SIGTERM)
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        stop_process(self.proc)
         if self.proc.stderr:
             self.proc.stderr.close()
 

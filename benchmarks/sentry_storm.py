@@ -28,7 +28,6 @@ import contextlib
 import json
 import logging
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -37,7 +36,7 @@ import urllib.request
 from collections.abc import AsyncIterator
 from typing import Any
 
-from ._common import Context, Result, child_env, free_port, median
+from ._common import Context, Result, child_env, free_port, median, read_response, stop_process
 
 MODES = ("off", "on")
 STORM_CODE = 5801
@@ -311,13 +310,7 @@ class Server:
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        stop_process(self.proc)
         self.log.close()
 
 
@@ -332,14 +325,7 @@ async def _connection(
             if now >= deadline:
                 return
             writer.write(request)
-            head = await reader.readuntil(b"\r\n\r\n")
-            status = int(head[9:12])
-            length = 0
-            for line in head.split(b"\r\n"):
-                if line[:15].lower() == b"content-length:":
-                    length = int(line[15:])
-            if length:
-                await reader.readexactly(length)
+            status, _body = await read_response(reader)
             tally["sent"] += 1
             tally["statuses"][status] = tally["statuses"].get(status, 0) + 1
             if now >= warm_until:

@@ -21,7 +21,6 @@ import contextlib
 import json
 import os
 import queue
-import signal
 import socket
 import subprocess
 import sys
@@ -32,7 +31,7 @@ import urllib.request
 from typing import Any
 from urllib.parse import urlsplit
 
-from ._common import Context, Result, child_env, free_port, median
+from ._common import Context, Result, child_env, free_port, median, read_response, stop_process
 
 STORM = 50
 OWN_CONNECTIONS = 4
@@ -138,13 +137,7 @@ async def _get(
         f"GET {path} HTTP/1.1\r\nHost: bench\r\nAuthorization: Bearer {TOKEN}\r\n"
         "Accept: text/plain\r\n\r\n".encode()
     )
-    head = await reader.readuntil(b"\r\n\r\n")
-    length = 0
-    for line in head.split(b"\r\n"):
-        if line[:15].lower() == b"content-length:":
-            length = int(line[15:])
-    body = await reader.readexactly(length) if length else b""
-    return int(head[9:12]), body
+    return await read_response(reader)
 
 
 async def _own(port: int, stop: float, lat: list[float], tally: dict[str, int]) -> None:
@@ -257,13 +250,7 @@ class Server:
         raise TimeoutError(f"uvicorn not ready after {timeout}s")
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        stop_process(self.proc)
 
 
 def _check(mode: str, figures: dict[str, Any], storm: int) -> None:

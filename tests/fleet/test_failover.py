@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import threading
 import time
@@ -27,53 +26,10 @@ import redis
 
 from fastapi_error_codes.metrics import ErrorMetricsCollector, MetricsConfig, RedisStore
 from fastapi_error_codes.metrics.stores import StoreUnavailable
+from tests._proxy import StallingLink
 from tests._servers import RedisServer, free_port, wait_for_port
 
 pytestmark = [pytest.mark.redis, pytest.mark.slow]
-
-
-class StallingLink:
-    """A TCP relay for the replication link whose master-to-replica direction can stall.
-
-    While stalled, what the master sends is read and held back (not left in a socket buffer
-    the replica could still drain later): when the master then dies, the replica never gets it.
-    """
-
-    def __init__(self, upstream_port: int) -> None:
-        self.upstream_port = upstream_port
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self.port = int(self._listener.getsockname()[1])
-        self.stalled = threading.Event()
-        self.held = 0
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                client, _ = self._listener.accept()
-                upstream = socket.create_connection(("127.0.0.1", self.upstream_port))
-            except OSError:
-                return
-            threading.Thread(target=self._pump, args=(client, upstream, False), daemon=True).start()
-            threading.Thread(target=self._pump, args=(upstream, client, True), daemon=True).start()
-
-    def _pump(self, src: socket.socket, dst: socket.socket, from_master: bool) -> None:
-        try:
-            while data := src.recv(65536):
-                if from_master and self.stalled.is_set():
-                    self.held += len(data)
-                    continue
-                dst.sendall(data)
-        except OSError:
-            pass
-        finally:
-            for sock in (src, dst):
-                with contextlib.suppress(OSError):
-                    sock.close()
-
-    def close(self) -> None:
-        with contextlib.suppress(OSError):
-            self._listener.close()
 
 
 @dataclass
