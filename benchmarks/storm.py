@@ -20,11 +20,8 @@ import asyncio
 import contextlib
 import json
 import os
-import queue
-import socket
 import subprocess
 import sys
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -32,6 +29,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ._common import Context, Result, child_env, free_port, median, read_response, stop_process
+from .relay import DelayingProxy
 
 STORM = 50
 OWN_CONNECTIONS = 4
@@ -64,69 +62,6 @@ def create_app() -> Any:
         return {"ok": True}
 
     return app
-
-
-# ---------------------------------------------------------------- slow Redis
-class SlowRedisProxy:
-    """127.0.0.1:<port> -> the run's Redis; every reply is passed on ``delay`` s after it came."""
-
-    def __init__(self, host: str, port: int, delay: float) -> None:
-        self.upstream = (host, port)
-        self.delay = delay
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self.port = int(self._listener.getsockname()[1])
-        self._open: list[socket.socket] = []
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                client, _ = self._listener.accept()
-                upstream = socket.create_connection(self.upstream, timeout=5)
-                upstream.settimeout(None)
-            except OSError:
-                return
-            self._open += [client, upstream]
-            pending: queue.Queue[tuple[float, bytes] | None] = queue.Queue()
-            for target, args in (
-                (self._pipe, (client, upstream)),
-                (self._hold, (upstream, pending)),
-                (self._release, (pending, client)),
-            ):
-                threading.Thread(target=target, args=args, daemon=True).start()
-
-    def _pipe(self, src: socket.socket, dst: socket.socket) -> None:
-        with contextlib.suppress(OSError):
-            while data := src.recv(65536):
-                dst.sendall(data)
-        self._shut(src, dst)
-
-    def _hold(self, src: socket.socket, pending: queue.Queue[tuple[float, bytes] | None]) -> None:
-        with contextlib.suppress(OSError):
-            while data := src.recv(65536):
-                pending.put((time.monotonic() + self.delay, data))
-        pending.put(None)
-
-    def _release(
-        self, pending: queue.Queue[tuple[float, bytes] | None], dst: socket.socket
-    ) -> None:
-        with contextlib.suppress(OSError):
-            while (item := pending.get()) is not None:
-                time.sleep(max(0.0, item[0] - time.monotonic()))
-                dst.sendall(item[1])
-        self._shut(dst)
-
-    @staticmethod
-    def _shut(*socks: socket.socket) -> None:
-        for sock in socks:
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
-            with contextlib.suppress(OSError):
-                sock.close()
-
-    def close(self) -> None:
-        """Stop accepting; close every connection."""
-        self._shut(self._listener, *self._open)
 
 
 # ---------------------------------------------------------------- load generator (child)
@@ -269,7 +204,7 @@ def run(ctx: Context) -> list[Result]:
     rounds = ctx.pick(max(5, ctx.repeats), 3, 1)
     ctx.log(f"row 7: scrape storm ({STORM} clients) on Redis +{delay}s, {rounds} x {seconds}s")
     target = urlsplit(ctx.redis_url)
-    proxy = SlowRedisProxy(target.hostname or "127.0.0.1", target.port or 6379, delay)
+    proxy = DelayingProxy(target.port or 6379, delay, target.hostname or "127.0.0.1")
     path = target.path if target.path not in ("", "/") else "/0"
     server = Server(f"redis://127.0.0.1:{proxy.port}{path}", ctx.namespace("storm"))
     runs: dict[str, list[dict[str, Any]]] = {"calm": [], "storm": []}

@@ -12,9 +12,9 @@ from collections.abc import Callable, Iterator
 
 import pytest
 import redis
+from benchmarks.relay import ReplyDroppingProxy
 
 from fastapi_error_codes.metrics import ErrorMetricsCollector, MetricsConfig, RedisStore
-from tests._proxy import ReplyDroppingProxy
 from tests._servers import RedisServer
 
 pytestmark = pytest.mark.redis

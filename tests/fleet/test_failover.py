@@ -23,10 +23,10 @@ from dataclasses import dataclass
 
 import pytest
 import redis
+from benchmarks.relay import StallingLink
 
 from fastapi_error_codes.metrics import ErrorMetricsCollector, MetricsConfig, RedisStore
 from fastapi_error_codes.metrics.stores import StoreUnavailable
-from tests._proxy import StallingLink
 from tests._servers import RedisServer, free_port, wait_for_port
 
 pytestmark = [pytest.mark.redis, pytest.mark.slow]

@@ -8,9 +8,9 @@ from collections import Counter
 from collections.abc import Iterator
 
 import pytest
+from benchmarks.relay import ReplyDroppingProxy
 
 from fastapi_error_codes.metrics import ErrorMetricsCollector, MetricsConfig, RedisStore
-from tests._proxy import ReplyDroppingProxy
 from tests._servers import RedisServer
 
 pytestmark = pytest.mark.redis

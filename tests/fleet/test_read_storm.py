@@ -23,10 +23,10 @@ from typing import Any
 
 import httpx
 import pytest
+from benchmarks.relay import DelayingProxy
 from fastapi import FastAPI
 
 from fastapi_error_codes.metrics import MetricsConfig, setup_metrics
-from tests._proxy import DelayingProxy
 from tests._servers import RedisServer
 
 pytestmark = [pytest.mark.redis, pytest.mark.slow]

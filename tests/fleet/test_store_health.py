@@ -11,13 +11,13 @@ from collections.abc import Iterator
 
 import pytest
 import redis
+from benchmarks.relay import ReplyDroppingProxy
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from fastapi_error_codes import BaseAppException, ErrorRegistry, register_exception
 from fastapi_error_codes.metrics import MetricsConfig, setup_metrics
-from tests._proxy import ReplyDroppingProxy
 from tests._servers import RedisServer
 
 pytestmark = pytest.mark.redis

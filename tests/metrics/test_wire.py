@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from fastapi_error_codes.metrics import ErrorMetricsCollector, MetricsConfig
 from fastapi_error_codes.metrics.buffer import LocalBuffer
 from fastapi_error_codes.metrics.models import OVERFLOW_CODE
@@ -73,7 +75,9 @@ def test_a_drained_buffer_becomes_one_batch_and_its_events_decode() -> None:
     for i in range(101):
         buffer.record(301, "UserNotFound", 404, f"user {i}", {"id": i}, "/users/{id}", "GET")
     drained = buffer.drain()
-    batch = WireEncoder(config).batch(drained, "w-1", seq=7)
+    encoder = WireEncoder(config)
+    encoded = [encoder.event(raw, drained.id_prefix, "w-1") for raw in drained.events]
+    batch = encoder.batch(drained, "w-1", 7, encoded)
     assert (batch.worker_id, batch.seq, batch.names) == ("w-1", 7, {301: "UserNotFound"})
     assert list(batch.counts.values()) == [101]
     assert batch.events_dropped == 1  # max_events keeps the newest hundred
@@ -82,3 +86,25 @@ def test_a_drained_buffer_becomes_one_batch_and_its_events_decode() -> None:
     assert (events[0].path, events[0].method, events[0].detail) == ("/users/{id}", "GET", {"id": 1})
     assert select_events(reversed(batch.events), 1, 301)[0]["m"] == "user 100"
     assert buffer.drain().recorded == 0  # drained once
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "{not json",
+        b"\xff\xfe",
+        "[1, 2]",
+        '{"c": 301}',
+        '{"id": "e1", "t": 1.0, "c": "301", "n": "A", "s": 404, "m": "x"}',
+        '{"id": "e1", "t": 1.0, "c": true, "n": "A", "s": 404, "m": "x"}',
+        '{"id": "e1", "t": 1e300, "c": 301, "n": "A", "s": 404, "m": "x"}',
+        '{"id": "e1", "t": 1.0, "c": 301, "n": null, "s": 404, "m": "x"}',
+    ],
+)
+def test_entries_that_are_no_events_are_skipped_and_reported(raw: str | bytes) -> None:
+    good = '{"id": "e2", "t": 2.0, "c": 301, "n": "A", "s": 404, "m": "x"}'
+    skipped: list[int] = []
+    events = select_events([raw, good], 10, None, skipped)
+    assert [e["id"] for e in events] == ["e2"]
+    assert skipped == [0]
+    assert decode_event(events[0]).error_code == 301  # what is kept always decodes

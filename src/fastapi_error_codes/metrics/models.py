@@ -218,18 +218,6 @@ class Batch:
     age_ms: int = 0
     unsure: bool = False
 
-    @property
-    def is_empty(self) -> bool:
-        """True when the batch carries nothing but a heartbeat."""
-        return not (
-            self.counts
-            or self.events
-            or self.dropped
-            or self.events_dropped
-            or self.flush_failures
-            or self.sentry_skipped
-        )
-
 
 @dataclass
 class FleetView:

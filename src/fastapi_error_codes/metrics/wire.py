@@ -87,14 +87,35 @@ def decode_event(data: WireEvent | Mapping[str, Any]) -> ErrorEvent:
     )
 
 
+#: The fields ``decode_event`` needs, with the JSON types it can take.
+_REQUIRED: tuple[tuple[str, type | tuple[type, ...]], ...] = (
+    ("c", int),
+    ("s", int),
+    ("t", (int, float)),
+    ("n", str),
+    ("m", str),
+    ("id", str),
+)
+#: Event times a reader can turn into a datetime (years 1970 to 9999).
+_MAX_T = 253_402_300_799
+
+
 def _valid_event(raw: str | bytes) -> WireEvent | None:
-    """One stored event decoded, or None when it is not an event this library wrote."""
+    """One stored event, or None when it is not an event this library wrote.
+
+    Checks only what ``decode_event`` relies on (the readers decode it once, afterwards).
+    """
     try:
         event = json.loads(raw)
-        if not isinstance(event, dict):
+    except ValueError:  # not JSON, or bytes that are not UTF-8
+        return None
+    if not isinstance(event, dict):
+        return None
+    for key, kind in _REQUIRED:
+        value = event.get(key)
+        if not isinstance(value, kind) or isinstance(value, bool):
             return None
-        decode_event(event)  # every field a reader needs is there and has its type
-    except (ValueError, TypeError, KeyError, OverflowError, OSError):
+    if not 0 <= event["t"] <= _MAX_T:
         return None
     return cast("WireEvent", event)
 
@@ -143,13 +164,13 @@ class WireEncoder:
         drained: Drained,
         worker_id: str,
         seq: int,
-        events: list[str] | None = None,
+        events: list[str],
         encode_failures: int = 0,
     ) -> Batch:
-        """The batch *worker_id* sends as its *seq*-th: counts, names, events.
+        """The batch *worker_id* sends as its *seq*-th: counts, names, the newest *events*.
 
-        *events* are the encoded events since the previous batch (the flusher's spool); when
-        None, the newest of the drained raw events are encoded here.
+        *events* are the events encoded since the previous batch (the flusher's spool, see
+        :meth:`event`); *encode_failures* those that could not be encoded.
         """
         config = self._config
         counts = {
@@ -157,13 +178,6 @@ class WireEncoder:
             for start, cells in drained.buckets.items()
             for (code, status), n in cells.items()
         }
-        if events is None:
-            events = []
-            for raw in drained.events[-config.max_events :]:
-                try:
-                    events.append(self.event(raw, drained.id_prefix, worker_id))
-                except Exception:
-                    encode_failures += 1
         events = events[-config.max_events :]
         cap = config.max_text_length
         return Batch(

@@ -578,23 +578,17 @@ class _Malformed:
                 self.found += 1
         return out
 
-    def number(self, value: str | None, default: int | None) -> int | None:
+    def number(self, value: Any, default: int | None) -> int | None:
         if value is None:
             return default
         try:
             return int(value)
-        except ValueError:
+        except (ValueError, UnicodeDecodeError):
             self.found += 1
             return default
 
     def count(self, value: Any) -> int:
-        if value is None:
-            return 0
-        try:
-            return max(0, int(value))
-        except (ValueError, UnicodeDecodeError):
-            self.found += 1
-            return 0
+        return max(0, self.number(value, 0) or 0)
 
 
 def _text(value: bytes | str) -> str:

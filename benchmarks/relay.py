@@ -1,4 +1,8 @@
-"""Tiny TCP relays for fault tests: one loses the next reply, one stalls, one delays replies."""
+"""Tiny TCP relays for fault tests and benchmarks: lose the next reply, stall, or delay replies.
+
+The fault tests put them between a client and a redis-server of their own; benchmark row 7
+delays the run's Redis with one.
+"""
 
 from __future__ import annotations
 
@@ -16,8 +20,9 @@ class Relay:
     is served (``_serve``).
     """
 
-    def __init__(self, upstream_port: int) -> None:
+    def __init__(self, upstream_port: int, upstream_host: str = "127.0.0.1") -> None:
         self.upstream_port = upstream_port
+        self.upstream_host = upstream_host
         self.connections = 0
         self._listener = socket.socket()
         self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -40,7 +45,10 @@ class Relay:
             except OSError:
                 return
             try:
-                upstream = socket.create_connection(("127.0.0.1", self.upstream_port))
+                upstream = socket.create_connection(
+                    (self.upstream_host, self.upstream_port), timeout=5
+                )
+                upstream.settimeout(None)
             except OSError:
                 client.close()
                 continue
@@ -138,9 +146,11 @@ class DelayingProxy(Relay):
     while the proxy runs: it applies to replies that arrive afterwards.
     """
 
-    def __init__(self, upstream_port: int, delay_s: float) -> None:
+    def __init__(
+        self, upstream_port: int, delay_s: float, upstream_host: str = "127.0.0.1"
+    ) -> None:
         self.delay_s = delay_s
-        super().__init__(upstream_port)
+        super().__init__(upstream_port, upstream_host)
 
     def _serve(self, client: socket.socket, upstream: socket.socket) -> None:
         replies: queue.Queue[tuple[float, bytes] | None] = queue.Queue()
