@@ -10,6 +10,10 @@ A config may also declare other names of its variables in ``legacy_env`` (variab
 e.g. those of the original fastapi-error-code (``ERROR_LOCALE``, ``METRICS_MAX_EVENTS``). They
 are read only with the default prefix, and a ``<PREFIX><FIELD>`` variable that is set wins.
 
+A variable that starts with the prefix but that no config reads (a misspelt ``FEC_REDISURL``)
+is logged once per process as a warning on the ``fastapi_error_codes`` logger, naming the
+closest known variable; it never raises (a deployment may set variables of a newer version).
+
 Configs also convert to and from plain dicts: ``to_dict``/``from_dict``, ``copy``/``update``.
 """
 
@@ -17,7 +21,10 @@ from __future__ import annotations
 
 import collections.abc
 import dataclasses
+import difflib
+import logging
 import os
+import threading
 import types
 import typing
 from collections.abc import Callable, Mapping
@@ -28,6 +35,54 @@ __all__ = ["ENV_PREFIX", "Settings", "parse_bool"]
 
 #: Prefix of the environment variables both configs read by default.
 ENV_PREFIX = "FEC_"
+
+_log = logging.getLogger("fastapi_error_codes")
+
+#: Names after the prefix that ``from_env`` knows although no loaded config may declare them.
+#: They are the fields of ``MetricsConfig``: the error core must not import the monitoring part
+#: (tests/test_layers.py; importing it also loads the Redis and Prometheus clients), so an app
+#: that reads only ``ErrorHandlerConfig`` has not loaded it, while a shared ConfigMap or
+#: docker-compose.yml sets its variables for every process. Fields of loaded configs are found
+#: by themselves (``Settings.__subclasses__()``); tests/core/test_env_warnings.py keeps this
+#: list equal to MetricsConfig's. deploy/, examples/, docs/, Dockerfile and docker-compose.yml
+#: use no other ``FEC_`` variable; one the project reads outside a config belongs here too.
+_KNOWN_ENV_FIELDS: frozenset[str] = frozenset(
+    {
+        "enabled",
+        "collection_interval_ms",
+        "max_events",
+        "prometheus_enabled",
+        "sentry_enabled",
+        "sentry_dsn",
+        "dashboard_enabled",
+        "pii_patterns",
+        "redis_url",
+        "namespace",
+        "flush_interval_ms",
+        "retention_s",
+        "max_series",
+        "max_text_length",
+        "max_pending",
+        "max_events_per_flush",
+        "redis_timeout_ms",
+        "redis_max_connections",
+        "redis_min_replicas",
+        "read_concurrency",
+        "read_cache_ms",
+        "metrics_path",
+        "dashboard_prefix",
+        "auth_token",
+        "include_in_schema",
+        "sentry_capture_4xx",
+        "sentry_environment",
+        "sentry_capture_budget",
+        "sentry_budget_interval_s",
+    }
+)
+
+#: Unknown variables already warned about in this process (one warning per variable).
+_WARNED: set[str] = set()
+_WARNED_LOCK = threading.Lock()
 
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off")
@@ -58,18 +113,27 @@ def parse_bool(text: str) -> bool:
     raise ValueError(f"use one of {', '.join(_TRUE + _FALSE)}")
 
 
-def _parse_int(text: str) -> int:
-    try:
-        return int(text.strip())
-    except ValueError:
-        raise ValueError("expected a whole number") from None
+def _expected_number(kind: type, field_name: str) -> str:
+    """The form a number field wants, with the unit its name implies (``_ms``, ``_s``)."""
+    whole = "a whole number" if kind is int else "a number"
+    if field_name.endswith("_ms"):
+        return f"{whole} of milliseconds, e.g. 1000 (no unit suffix)"
+    if field_name.endswith("_s"):
+        return f"{whole} of seconds, e.g. 60 (no unit suffix)"
+    return f"{whole}, e.g. 10" if kind is int else f"{whole}, e.g. 0.5"
 
 
-def _parse_float(text: str) -> float:
-    try:
-        return float(text.strip())
-    except ValueError:
-        raise ValueError("expected a number") from None
+def _number(kind: type[int] | type[float], field_name: str) -> Parser:
+    """A parser of ``int`` or ``float`` whose error names the expected form and unit."""
+    expected = _expected_number(kind, field_name)
+
+    def parse_number(text: str) -> int | float:
+        try:
+            return kind(text.strip())
+        except ValueError:
+            raise ValueError(f"expected {expected}") from None
+
+    return parse_number
 
 
 def _parse_str(text: str) -> str:
@@ -90,14 +154,15 @@ def _sequence(parse: Parser) -> Parser:
     return parse_items
 
 
-def _parser_for(annotation: Any) -> Parser | None:
-    """The parser of one declared type, or None when text cannot express it."""
+def _parser_for(annotation: Any, field_name: str = "") -> Parser | None:
+    """The parser of one declared type, or None when text cannot express it.
+
+    *field_name* gives a number's unit in its error (``flush_interval_ms``: milliseconds).
+    """
     if annotation is bool:
         return parse_bool
-    if annotation is int:
-        return _parse_int
-    if annotation is float:
-        return _parse_float
+    if annotation is int or annotation is float:
+        return _number(annotation, field_name)
     if annotation is str:
         return _parse_str
     origin = typing.get_origin(annotation)
@@ -109,14 +174,14 @@ def _parser_for(annotation: Any) -> Parser | None:
         if str in options:  # str | Path: the text is the value
             inner: Parser | None = _parse_str
         elif len(options) == 1:
-            inner = _parser_for(options[0])
+            inner = _parser_for(options[0], field_name)
         else:
             return None
         if inner is None:
             return None
         return _optional(inner) if type(None) in args else inner
     if origin in _SEQUENCES:
-        item = _parser_for(args[0]) if args else _parse_str
+        item = _parser_for(args[0], field_name) if args else _parse_str
         return _sequence(item) if item is not None else None
     return None
 
@@ -133,6 +198,59 @@ def _plain(value: Any) -> Any:
     if isinstance(value, Mapping):
         return dict(value)
     return value
+
+
+def _settings_classes() -> list[type[Settings]]:
+    """Every dataclass config of this process: the subclasses of ``Settings``, recursively."""
+    found: list[type[Settings]] = []
+    pending = list(Settings.__subclasses__())
+    while pending:
+        cls = pending.pop()
+        if cls not in found:
+            found.append(cls)
+            pending.extend(cls.__subclasses__())
+    return [cls for cls in found if dataclasses.is_dataclass(cls)]
+
+
+def _warn_unknown(env: Mapping[str, str], prefix: str) -> None:
+    """Log each variable starting with *prefix* that no config reads, once per process."""
+    if not prefix:
+        return  # an empty prefix would make every variable of the environment suspect
+    candidates = [var for var in env if var.startswith(prefix)]
+    if not candidates:
+        return
+    known = {prefix + name.upper() for name in _KNOWN_ENV_FIELDS}
+    unreadable: dict[str, str] = {}  # variable -> "Config.field" declared env=False
+    for cls in _settings_classes():
+        for f in cls._init_fields():
+            var = prefix + f.name.upper()
+            if f.metadata.get("env", True) is not False:
+                known.add(var)
+            else:
+                unreadable.setdefault(var, f"{cls.__name__}.{f.name}")
+        if prefix == ENV_PREFIX:
+            known.update(cls.legacy_env)
+    for var in sorted(candidates):
+        if var in known:
+            continue
+        with _WARNED_LOCK:
+            if var in _WARNED:
+                continue
+            _WARNED.add(var)
+        if var in unreadable:
+            _log.warning(
+                "Environment variable %s is ignored: %s cannot be set from the environment",
+                var,
+                unreadable[var],
+            )
+            continue
+        close = difflib.get_close_matches(var, known, n=1)
+        hint = f"did you mean {close[0]}?" if close else "no similar variable is known"
+        _log.warning(
+            "Environment variable %s is ignored: no fastapi-error-codes setting has that name; %s",
+            var,
+            hint,
+        )
 
 
 class Settings:
@@ -233,8 +351,10 @@ class Settings:
 
         With the default prefix the class's ``legacy_env`` names are read too; when a field's
         ``<prefix><FIELD>`` variable and a legacy one are both set, ``<prefix><FIELD>`` wins.
+        A ``<prefix>*`` variable that no config reads is logged once (a warning), never raised.
         """
         env = os.environ if environ is None else environ
+        _warn_unknown(env, prefix)
         hints = _hints(cls)
         values: dict[str, Any] = {}
         used: list[str] = []
@@ -246,7 +366,7 @@ class Settings:
             )
             if var is None:
                 continue
-            parse = _parser_for(hints[name])
+            parse = _parser_for(hints[name], name)
             if parse is None:
                 raise TypeError(
                     f"{cls.__name__}.{name} ({hints[name]}) cannot be read from the "

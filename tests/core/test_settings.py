@@ -162,3 +162,78 @@ def test_validation_errors_name_the_variables_used() -> None:
         ValueError, match=r"language tag.*\(from environment variables: ERROR_LOCALE\)"
     ):
         ErrorHandlerConfig.from_env({"ERROR_LOCALE": "../x"})
+
+
+@dataclass(frozen=True)
+class Units(Settings):
+    interval_ms: int = 1000
+    window_s: int = 60
+    count: int = 0
+    delay_ms: float = 0.0
+    timeout_s: float = 1.0
+    ratio: float = 0.5
+    maybe_ms: int | None = None
+    steps_ms: tuple[int, ...] = ()
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        (
+            {"FEC_INTERVAL_MS": "1s"},
+            "FEC_INTERVAL_MS='1s' is not valid: "
+            "expected a whole number of milliseconds, e.g. 1000 (no unit suffix)",
+        ),
+        (
+            {"FEC_WINDOW_S": "1m"},
+            "FEC_WINDOW_S='1m' is not valid: "
+            "expected a whole number of seconds, e.g. 60 (no unit suffix)",
+        ),
+        ({"FEC_COUNT": "ten"}, "FEC_COUNT='ten' is not valid: expected a whole number, e.g. 10"),
+        (
+            {"FEC_DELAY_MS": "2.5ms"},
+            "FEC_DELAY_MS='2.5ms' is not valid: "
+            "expected a number of milliseconds, e.g. 1000 (no unit suffix)",
+        ),
+        (
+            {"FEC_TIMEOUT_S": "0.5s"},
+            "FEC_TIMEOUT_S='0.5s' is not valid: "
+            "expected a number of seconds, e.g. 60 (no unit suffix)",
+        ),
+        ({"FEC_RATIO": "half"}, "FEC_RATIO='half' is not valid: expected a number, e.g. 0.5"),
+        (
+            {"FEC_MAYBE_MS": "5 ms"},
+            "FEC_MAYBE_MS='5 ms' is not valid: "
+            "expected a whole number of milliseconds, e.g. 1000 (no unit suffix)",
+        ),
+        (
+            {"FEC_STEPS_MS": "10,20ms"},
+            "FEC_STEPS_MS='10,20ms' is not valid: "
+            "expected a whole number of milliseconds, e.g. 1000 (no unit suffix)",
+        ),
+    ],
+)
+def test_a_bad_number_names_the_variable_and_the_unit_of_its_name(
+    env: dict[str, str], message: str
+) -> None:
+    with pytest.raises(ValueError) as caught:
+        Units.from_env(env)
+    assert str(caught.value) == message
+
+
+def test_numbers_with_units_in_their_names_still_read_plain_numbers() -> None:
+    env = {"FEC_INTERVAL_MS": " 250 ", "FEC_TIMEOUT_S": "0.5", "FEC_STEPS_MS": "10,20"}
+    assert Units.from_env(env) == Units(interval_ms=250, timeout_s=0.5, steps_ms=(10, 20))
+
+
+def test_the_metrics_interval_names_its_unit() -> None:
+    from fastapi_error_codes.metrics.config import MetricsConfig
+
+    with pytest.raises(ValueError) as caught:
+        MetricsConfig.from_env({"FEC_FLUSH_INTERVAL_MS": "1s"})
+    assert str(caught.value) == (
+        "FEC_FLUSH_INTERVAL_MS='1s' is not valid: "
+        "expected a whole number of milliseconds, e.g. 1000 (no unit suffix)"
+    )
+    with pytest.raises(ValueError, match=r"^METRICS_MAX_EVENTS='lots' is not valid: expected a"):
+        MetricsConfig.from_env({"METRICS_MAX_EVENTS": "lots"})  # the original's names too
