@@ -1,9 +1,12 @@
-"""Fixtures of the deployment tests: the registry is left as found; Prometheus' binaries.
+"""Fixtures of the deployment tests: the registry is left as found; the tools they run.
 
 ``prometheus_bin`` and ``promtool`` install Debian's ``prometheus`` package (which ships both)
-once per session when they are missing. Where that is impossible (not root, no apt-get, no
-network) a test that needs them fails under CI (``CI=true``) and is skipped elsewhere, so a
-fresh machine runs every promtool check instead of silently skipping them.
+once per session when they are missing; ``kubectl`` installs Debian's ``kubernetes-client``
+the same way (``kubectl kustomize`` renders deploy/k8s/ and ``kubectl create secret
+--dry-run=client`` checks the documented commands, neither needs a cluster). Where that is
+impossible (not root, no apt-get, no network) a test that needs them fails under CI
+(``CI=true``) and is skipped elsewhere, so a fresh machine runs every check instead of
+silently skipping them.
 """
 
 from __future__ import annotations
@@ -18,7 +21,8 @@ import pytest
 from tests._servers import in_ci
 from tests.examples._registry import restore_registry
 
-APT_PACKAGE = "prometheus"  # Debian's package: /usr/bin/prometheus and /usr/bin/promtool
+PROMETHEUS_PACKAGE = "prometheus"  # Debian's package: /usr/bin/prometheus and /usr/bin/promtool
+KUBECTL_PACKAGE = "kubernetes-client"  # Debian's package: /usr/bin/kubectl
 INSTALL_TIMEOUT_S = 300
 
 
@@ -34,8 +38,8 @@ def fail_or_skip(message: str) -> None:
     pytest.skip(message)
 
 
-def _install_prometheus() -> str | None:
-    """Install Debian's prometheus package; None if it worked, else why it did not."""
+def _apt_install(package: str) -> str | None:
+    """Install one Debian package; None if it worked, else why it did not."""
     if os.geteuid() != 0 or shutil.which("apt-get") is None:
         return "needs root and apt-get"
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
@@ -43,7 +47,7 @@ def _install_prometheus() -> str | None:
     lock = "-o DPkg::Lock::Timeout=120"
     try:
         result = subprocess.run(
-            f"apt-get update -qq && apt-get install -y -qq {lock} {APT_PACKAGE}",
+            f"apt-get update -qq && apt-get install -y -qq {lock} {package}",
             shell=True,
             env=env,
             capture_output=True,
@@ -52,9 +56,9 @@ def _install_prometheus() -> str | None:
             check=False,
         )
     except subprocess.TimeoutExpired:
-        return f"installing it took more than {INSTALL_TIMEOUT_S} s"
+        return f"installing {package} took more than {INSTALL_TIMEOUT_S} s"
     if result.returncode != 0:
-        return f"apt-get failed:\n{result.stderr[-2000:]}"
+        return f"apt-get install {package} failed:\n{result.stderr[-2000:]}"
     return None
 
 
@@ -63,7 +67,15 @@ def _prometheus_package() -> str | None:
     """Makes sure Debian's prometheus package is installed, once; why not, if it cannot be."""
     if shutil.which("prometheus") and shutil.which("promtool"):
         return None
-    return _install_prometheus()
+    return _apt_install(PROMETHEUS_PACKAGE)
+
+
+@pytest.fixture(scope="session")
+def _kubectl_package() -> str | None:
+    """Makes sure a kubectl is installed (Debian's when none is), once; why not, if not."""
+    if shutil.which("kubectl"):
+        return None
+    return _apt_install(KUBECTL_PACKAGE)
 
 
 def _binary(name: str, problem: str | None) -> str:
@@ -84,3 +96,9 @@ def prometheus_bin(_prometheus_package: str | None) -> str:
 def promtool(_prometheus_package: str | None) -> str:
     """The promtool binary (installed with apt-get when missing)."""
     return _binary("promtool", _prometheus_package)
+
+
+@pytest.fixture(scope="session")
+def kubectl(_kubectl_package: str | None) -> str:
+    """A kubectl binary (Debian's kubernetes-client installed with apt-get when missing)."""
+    return _binary("kubectl", _kubectl_package)

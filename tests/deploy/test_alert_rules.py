@@ -13,11 +13,12 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from fastapi.testclient import TestClient
 
 from fastapi_error_codes.metrics import MetricsConfig
-from tests.deploy._files import DEPLOY, K8S, ROOT, load_yaml, load_yaml_all
+from tests.deploy._files import DEPLOY, K8S, ROOT, app_job, load_yaml, load_yaml_all
 from tests.examples._client import samples
 from tests.examples._registry import example
 
@@ -62,18 +63,47 @@ def test_promtool_unit_tests_pass(promtool: str) -> None:
     assert "SUCCESS" in result.stdout, result.stdout
 
 
-def test_promtool_unit_tests_can_fail(promtool: str, tmp_path: Path) -> None:
-    # The test file really checks something: with one alert's threshold changed, it fails.
+@pytest.mark.parametrize(
+    ("expr", "broken_expr", "alert"),
+    [
+        (
+            "fastapi_errors_flush_age_seconds > 6",
+            "fastapi_errors_flush_age_seconds > 600",
+            "FastapiErrorsFlushStale",
+        ),
+        # The target-down alert: only the scrape job's target, and only when it is down.
+        ('up{job="fastapi-errors"} == 0', "up == 0", "FastapiErrorsScrapeFailing"),
+        (
+            'up{job="fastapi-errors"} == 0',
+            'up{job="fastapi-errors"} < 0',
+            "FastapiErrorsScrapeFailing",
+        ),
+    ],
+    ids=["flush-stale-threshold", "target-down-any-job", "target-down-never"],
+)
+def test_promtool_unit_tests_can_fail(
+    promtool: str, tmp_path: Path, expr: str, broken_expr: str, alert: str
+) -> None:
+    # The test file really checks something: with one alert's expression changed, it fails.
     rules = RULES.read_text()
-    broken = rules.replace(
-        "fastapi_errors_flush_age_seconds > 6", "fastapi_errors_flush_age_seconds > 600"
-    )
-    assert broken != rules
+    assert rules.count(f"expr: {expr}\n") == 1, expr
+    broken = rules.replace(f"expr: {expr}\n", f"expr: {broken_expr}\n")
     (tmp_path / RULES.name).write_text(broken)
     (tmp_path / RULE_TESTS.name).write_text(RULE_TESTS.read_text())
     result = _promtool(promtool, "test", "rules", RULE_TESTS.name, cwd=tmp_path)
     assert result.returncode != 0, result.stdout
-    assert "FastapiErrorsFlushStale" in result.stdout + result.stderr
+    assert alert in result.stdout + result.stderr
+
+
+def test_the_scrape_job_has_a_target_down_alert() -> None:
+    # up == 0 for the one target of the service's scrape job: the alert that fires when the
+    # fleet cannot be observed at all (Redis down: 503, a wrong token: 401, no ready pod).
+    job = app_job(load_yaml(PROMETHEUS / "prometheus.yml"))["job_name"]
+    target_down = f'up{{job="{job}"}} == 0'
+    down = [name for name, rule in _alerts().items() if rule["expr"] == target_down]
+    assert down == ["FastapiErrorsScrapeFailing"]
+    assert _alerts()[down[0]]["labels"]["severity"] == "critical"
+    assert target_down in (ROOT / "docs" / "DEPLOYMENT.md").read_text("utf-8")
 
 
 def test_every_alert_is_tested_firing_and_quiet() -> None:

@@ -1,7 +1,12 @@
 """deploy/k8s/: the manifests parse and refer to each other consistently.
 
 Above all: Prometheus scrapes the fleet once, through the Service, because every replica
-answers /metrics with the totals of the whole fleet.
+answers /metrics with the totals of the whole fleet. And no Secret is committed: the app and
+Prometheus read Secrets the user creates (tests/deploy/test_k8s_docs.py walks the documented
+commands that create them), Prometheus one that holds the token only.
+
+The manifests are read in Python (tests/deploy/_files.py, ``k8s_manifests``); where kubectl is
+installed (or can be, from Debian) ``kubectl kustomize`` must render exactly the same.
 """
 
 from __future__ import annotations
@@ -13,24 +18,37 @@ from typing import Any
 import pytest
 import yaml
 
-from fastapi_error_codes.metrics import MetricsConfig, get_config_from_env
-from tests.deploy._files import K8S, app_job, gunicorn_settings, job_targets, load_yaml_all
+from fastapi_error_codes.metrics import MetricsConfig
+from tests.deploy._files import (
+    DEPLOY,
+    K8S,
+    ROOT,
+    Manifest,
+    app_job,
+    gunicorn_settings,
+    job_targets,
+    k8s_manifests,
+    kustomization,
+    load_yaml_all,
+    secret_references,
+)
 from tests.examples._registry import example
 
-Manifest = dict[str, Any]
+APP_SECRET = "fastapi-errors-secrets"
+PROMETHEUS = "prometheus"
+SECRET_KEYS = {"FEC_REDIS_URL", "FEC_AUTH_TOKEN"}
 
 
 @pytest.fixture(scope="module")
 def manifests() -> list[Manifest]:
-    kustomization = yaml.safe_load((K8S / "kustomization.yaml").read_text())
-    listed = kustomization["resources"]
+    listed = kustomization()["resources"]
     on_disk = sorted(p.name for p in K8S.glob("*.yaml") if p.name != "kustomization.yaml")
     assert sorted(listed) == on_disk, "kustomization.yaml must list every manifest"
-    docs = [doc for name in listed for doc in load_yaml_all(K8S / name)]
+    docs = k8s_manifests()
     for doc in docs:
         assert {"apiVersion", "kind", "metadata"} <= set(doc), doc
         if doc["kind"] != "Namespace":
-            assert doc["metadata"]["namespace"] == kustomization["namespace"], doc["metadata"]
+            assert doc["metadata"]["namespace"] == kustomization()["namespace"], doc["metadata"]
     return docs
 
 
@@ -73,27 +91,34 @@ def test_service_selects_the_pods_and_targets_their_port(manifests: list[Manifes
     assert target in container_ports or target in container_ports.values()
 
 
-def test_config_and_secret_are_the_ones_the_pods_read(manifests: list[Manifest]) -> None:
-    env_from = app_container(manifests)["envFrom"]
-    config_name = next(e["configMapRef"]["name"] for e in env_from if "configMapRef" in e)
-    secret_name = next(e["secretRef"]["name"] for e in env_from if "secretRef" in e)
+def test_no_secret_is_committed_or_generated() -> None:
+    # A Secret applied with the kustomization would overwrite the one the user created (and
+    # a committed token is public): none in any manifest of deploy/, no secretGenerator.
+    for path in sorted(DEPLOY.rglob("*.y*ml")):
+        for doc in load_yaml_all(path):
+            if isinstance(doc, dict):
+                assert doc.get("kind") != "Secret", f"{path.relative_to(ROOT)} holds a Secret"
+    assert not {"secretGenerator", "generators"} & set(kustomization())
+    assert not (K8S / "secret.yaml").exists()
+
+
+def test_pods_read_the_redis_url_and_token_from_the_users_secret(
+    manifests: list[Manifest],
+) -> None:
+    container = app_container(manifests)
+    config_name = next(e["configMapRef"]["name"] for e in container["envFrom"])
     config = one(manifests, "ConfigMap", config_name)["data"]
-    secret = one(manifests, "Secret", secret_name)["stringData"]
-    assert {"FEC_REDIS_URL", "FEC_AUTH_TOKEN"} <= set(secret)
-    assert not {"FEC_REDIS_URL", "FEC_AUTH_TOKEN"} & set(config), "secrets belong in the Secret"
-    # What the library will build from the pod's environment: valid, Redis on, token on.
-    metrics = get_config_from_env({**config, **secret})
-    assert metrics.redis_url and metrics.auth_token
-
-
-def test_redis_url_points_at_the_redis_service(manifests: list[Manifest]) -> None:
-    secret = one(manifests, "Secret", "fastapi-errors-secrets")["stringData"]
-    host_port = secret["FEC_REDIS_URL"].split("://", 1)[1].split("/")[0]
-    host, _, port = host_port.rpartition(":")
-    name, namespace = host.split(".")[:2]
-    redis = one(manifests, "Service", name)
-    assert redis["metadata"]["namespace"] == namespace
-    assert int(port) in [p["port"] for p in redis["spec"]["ports"]]
+    assert not SECRET_KEYS & set(config), "secrets belong in the Secret"
+    assert not [e for e in container["envFrom"] if "secretRef" in e], "name the keys read"
+    from_secrets = {
+        e["name"]: e["valueFrom"]["secretKeyRef"]
+        for e in container.get("env", [])
+        if "secretKeyRef" in e.get("valueFrom", {})
+    }
+    assert from_secrets == {key: {"name": APP_SECRET, "key": key} for key in SECRET_KEYS}
+    namespace = kustomization()["namespace"]
+    assert secret_references(manifests)[(namespace, APP_SECRET)] == SECRET_KEYS
+    assert not [m for m in manifests if m["kind"] == "Secret"]
 
 
 def test_probes_use_an_unprotected_route_of_the_app(manifests: list[Manifest]) -> None:
@@ -158,14 +183,55 @@ def test_prometheus_scrapes_the_service_once(manifests: list[Manifest]) -> None:
     assert job.get("metrics_path", "/metrics") == MetricsConfig().metrics_path
 
 
-def test_prometheus_sends_the_token_of_the_secret(manifests: list[Manifest]) -> None:
+def _mounts(pod: dict[str, Any]) -> dict[str, tuple[Path, dict[str, Any]]]:
+    """Each volume a pod's container mounts: name -> (mountPath, the volume)."""
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    (container,) = pod["containers"]
+    return {
+        m["name"]: (Path(m["mountPath"]), volumes[m["name"]]) for m in container["volumeMounts"]
+    }
+
+
+def test_prometheus_runs_the_scrape_config(manifests: list[Manifest]) -> None:
+    pod = one(manifests, "Deployment", PROMETHEUS)["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    config_file = Path(
+        next(a for a in container["args"] if a.startswith("--config.file=")).split("=", 1)[1]
+    )
+    # The ConfigMap is mounted as the configuration's folder: prometheus.yml and the rule
+    # files it names (relative to it) are its keys.
+    (config_mount,) = [
+        (path, volume["configMap"]["name"])
+        for path, volume in _mounts(pod).values()
+        if "configMap" in volume
+    ]
+    assert config_mount == (config_file.parent, "prometheus-fastapi-errors")
+    data = one(manifests, "ConfigMap", "prometheus-fastapi-errors")["data"]
+    assert config_file.name in data
+    for rule_file in yaml.safe_load(data[config_file.name])["rule_files"]:
+        assert rule_file in data
+
+
+def test_prometheus_reads_the_token_from_a_secret_of_its_own(manifests: list[Manifest]) -> None:
     job = app_job(_scrape_config(manifests))
-    credentials = Path(job["authorization"]["credentials_file"])
     assert job["authorization"].get("type", "Bearer") == "Bearer"
-    # Mounting the Secret as a volume makes one file per key: the file name is the key.
-    secret = one(manifests, "Secret", "fastapi-errors-secrets")
-    assert credentials.name == "FEC_AUTH_TOKEN"
-    assert credentials.name in secret["stringData"]
+    credentials = Path(job["authorization"]["credentials_file"])
+    pod = one(manifests, "Deployment", PROMETHEUS)["spec"]["template"]["spec"]
+    secrets = {
+        name: (path, volume["secret"])
+        for name, (path, volume) in _mounts(pod).items()
+        if "secret" in volume
+    }
+    # Exactly one Secret, mounted where the job reads the token: a Secret volume is one file
+    # per key, so the file name is the key. Not the app's Secret with the Redis URL.
+    ((path, secret),) = secrets.values()
+    assert credentials.parent == path
+    assert secret["secretName"] != APP_SECRET
+    assert "items" not in secret or [i["key"] for i in secret["items"]] == [credentials.name]
+    (container,) = pod["containers"]
+    assert not container.get("env") and not container.get("envFrom")
+    namespace = one(manifests, "Deployment", PROMETHEUS)["metadata"]["namespace"]
+    assert secret_references(manifests)[(namespace, secret["secretName"])] == {credentials.name}
 
 
 def test_promtool_accepts_the_scrape_config(
@@ -190,3 +256,25 @@ def test_promtool_accepts_the_scrape_config(
         timeout=60,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_kubectl_kustomize_renders_what_the_tests_read(
+    manifests: list[Manifest], kubectl: str
+) -> None:
+    result = subprocess.run(
+        [kubectl, "kustomize", str(K8S)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    rendered = [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+    assert not [d for d in rendered if d["kind"] == "Secret"]
+
+    def key(doc: Manifest) -> tuple[str, str, str]:
+        meta = doc["metadata"]
+        return (doc["kind"], meta.get("namespace", ""), meta["name"])
+
+    # kustomize orders by kind; the documents themselves must be the same.
+    assert sorted(rendered, key=key) == sorted(manifests, key=key)
