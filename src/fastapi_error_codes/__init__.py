@@ -8,6 +8,7 @@ part or its extras.
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any
 
 from fastapi_error_codes._builtin import BUILTIN_ERRORS
@@ -50,6 +51,10 @@ from fastapi_error_codes.registry import (
 )
 
 __version__ = "0.1.0"
+
+# A library's loggers get a NullHandler, never the last-resort handler: the app's logging
+# configuration decides where the lines go (see the logging HOWTO's library advice).
+logging.getLogger("fastapi_error_codes").addHandler(logging.NullHandler())
 
 __all__ = [
     "BUILTIN_ERRORS",

@@ -13,9 +13,12 @@ from typing import Any, ClassVar, Literal
 from fastapi_error_codes._settings import ENV_PREFIX, Settings
 from fastapi_error_codes.errors import BaseAppException
 
-__all__ = ["RESPONSE_FORMATS", "ErrorHandlerConfig", "ResponseFormat"]
+__all__ = ["LOG_LEVELS", "RESPONSE_FORMATS", "ErrorHandlerConfig", "LogLevel", "ResponseFormat"]
 
 ResponseFormat = Literal["json", "problem+json"]
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+#: The levels a config may log answered errors at.
+LOG_LEVELS: tuple[str, ...] = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 #: The body formats a config may name.
 RESPONSE_FORMATS: tuple[str, ...] = ("json", "problem+json")
 
@@ -68,6 +71,10 @@ class ErrorHandlerConfig(Settings):
     response_format: ResponseFormat = "json"
     #: Base URI of problem ``type`` members: ``<base>/<error_code>``; None means about:blank.
     problem_type_base: str | None = None
+    #: Level of the one log line of each answered 4xx (``fastapi_error_codes.errors`` logger).
+    log_level_4xx: LogLevel = "INFO"
+    #: Level of the one log line of each answered 5xx (with the traceback if unexpected).
+    log_level_5xx: LogLevel = "ERROR"
     #: Declared classes that replace the built-in framework errors, keyed by HTTP status.
     framework_errors: Mapping[int, type[BaseAppException]] = field(
         default_factory=lambda: MappingProxyType({}), metadata={"env": False}
@@ -89,6 +96,15 @@ class ErrorHandlerConfig(Settings):
                 f"ErrorHandlerConfig.response_format must be one of "
                 f"{', '.join(repr(f) for f in RESPONSE_FORMATS)}; got {self.response_format!r}"
             )
+        for name in ("log_level_4xx", "log_level_5xx"):
+            level = getattr(self, name)
+            upper = level.upper() if isinstance(level, str) else level
+            if upper not in LOG_LEVELS:
+                raise ValueError(
+                    f"ErrorHandlerConfig.{name} must be one of {', '.join(LOG_LEVELS)}; "
+                    f"got {level!r}"
+                )
+            object.__setattr__(self, name, upper)
         if self.locale_dir is not None and not Path(self.locale_dir).is_dir():
             raise ValueError(
                 f"ErrorHandlerConfig.locale_dir must be an existing directory of <locale>.json "

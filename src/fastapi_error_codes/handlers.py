@@ -2,8 +2,19 @@
 
 Every error passes through :meth:`ErrorResponder.__call__`, which resolves it to a declared
 error (the app's own, or a built-in one for framework errors), localises the message, renders
-the body in the configured format, logs it, and calls the observers of
-:mod:`fastapi_error_codes._observers` exactly once.
+the body in the configured format, logs it (one line), and calls the observers of
+:mod:`fastapi_error_codes.observers` exactly once.
+
+Where the handlers sit: declared and framework errors are handled in Starlette's
+``ExceptionMiddleware``; any other exception by :class:`UnexpectedErrors`, the innermost of
+the app's middleware (added when the middleware stack is built). So an unexpected exception is
+answered inside the app's own middleware like any other error: that middleware (CORS, ...)
+sees a response, and nothing is re-raised for the server to log a second traceback. What
+still reaches Starlette's outermost ``ServerErrorMiddleware`` (an exception in
+a middleware, or one raised after the response started) goes to
+:meth:`ErrorResponder.server_error`, which answers and counts it while the server logs its
+traceback. Apps mounted in the app (``app.mount``) are answered and observed the same way
+(:mod:`fastapi_error_codes._tree`).
 """
 
 from __future__ import annotations
@@ -18,13 +29,17 @@ from typing import TYPE_CHECKING, Any, cast
 
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware import Middleware
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse, Response
 from starlette.websockets import WebSocket
 
 from fastapi_error_codes._bodies import build_body, json_safe
 from fastapi_error_codes._builtin import INTERNAL_STATUS, VALIDATION_STATUS, builtin_error
+from fastapi_error_codes._routes import route_template
+from fastapi_error_codes._sent import SentStatus, sent_status
 from fastapi_error_codes._time import utc_timestamp
+from fastapi_error_codes._tree import add_build_hook, add_stack_wrapper, link_mounts, on_mount
 from fastapi_error_codes.config import ErrorHandlerConfig
 from fastapi_error_codes.errors import BaseAppException, ErrorInfo
 from fastapi_error_codes.i18n import MessageProvider, format_message, negotiate_locale
@@ -34,9 +49,15 @@ from fastapi_error_codes.openapi import install_openapi
 if TYPE_CHECKING:
     from fastapi import FastAPI
     from starlette.applications import Starlette
-    from starlette.types import ExceptionHandler
+    from starlette.types import ASGIApp, ExceptionHandler, Receive, Scope, Send
 
-__all__ = ["CONFIG_STATE_ATTR", "ErrorResponder", "installed_config", "setup_exception_handler"]
+__all__ = [
+    "CONFIG_STATE_ATTR",
+    "ERRORS_LOGGER",
+    "ErrorResponder",
+    "installed_config",
+    "setup_exception_handler",
+]
 
 _log = logging.getLogger("fastapi_error_codes")
 #: The line of every answered error (a child of ``fastapi_error_codes``: configured with it).
@@ -47,13 +68,21 @@ _errors_log = logging.getLogger(ERRORS_LOGGER)
 
 #: ``app.state`` attribute holding the ErrorHandlerConfig once the handlers are installed.
 CONFIG_STATE_ATTR = "fastapi_error_codes_config"
+#: ``app.state`` attribute holding the ErrorResponder (mounted apps adopt the same one).
+_RESPONDER_ATTR = "fastapi_error_codes_responder"
 
+#: The keys the responder handles in Starlette's ExceptionMiddleware. Starlette moves an
+#: ``Exception`` (or 500) handler to its outermost ServerErrorMiddleware, which re-raises to
+#: the server afterwards: that one is :meth:`ErrorResponder.server_error`.
 _HANDLED_TYPES: tuple[type[Exception], ...] = (
     BaseAppException,
     StarletteHTTPException,
     RequestValidationError,
-    Exception,
 )
+
+#: The start of the message of the RuntimeError Starlette raises, from the error itself, when
+#: a handled exception comes after the response started (a failing streaming body).
+_STARTED_MESSAGE = "Caught handled exception, but response already started"
 
 
 @dataclass(slots=True)
@@ -113,6 +142,27 @@ class ErrorResponder:
 
     async def __call__(self, conn: HTTPConnection, exc: Exception) -> Response | None:
         """Answer *exc* with an error body (or close a WebSocket) and notify observers."""
+        return await self._answer(conn, exc, reraised=False)
+
+    async def server_error(self, conn: HTTPConnection, exc: Exception) -> Response | None:
+        """The handler of Starlette's ServerErrorMiddleware, which re-raises *exc* afterwards.
+
+        It gets what escaped the app's middleware, and errors raised after the response
+        started: those are counted under their own code with the status the client got.
+        The server logs the traceback of what is re-raised: the handler's line carries none.
+        """
+        if sent_status(conn.scope) is not None:
+            while (
+                isinstance(exc, RuntimeError)
+                and isinstance(exc.__cause__, Exception)
+                and str(exc).startswith(_STARTED_MESSAGE)
+            ):
+                exc = exc.__cause__
+        return await self._answer(conn, exc, reraised=True)
+
+    async def _answer(
+        self, conn: HTTPConnection, exc: Exception, *, reraised: bool
+    ) -> Response | None:
         if conn.scope.get("type") == "websocket":
             await self._close_websocket(conn, exc)
             return None
@@ -122,11 +172,13 @@ class ErrorResponder:
                 # Not an error (e.g. 304 raised to stop processing): answer it plainly.
                 return Response(status_code=exc.status_code, headers=exc.headers)
             resolved = self.resolve(exc)
-            response, handled = self.respond(request, resolved, exc)
+            response, handled = self.respond(request, resolved, exc, reraised=reraised)
         except Exception:
             _log.exception("fastapi_error_codes: building the error response failed")
             resolved = self._fallback()
-            response, handled = self.respond(request, resolved, exc, localise=False)
+            response, handled = self.respond(
+                request, resolved, exc, localise=False, reraised=reraised
+            )
         try:
             notify(request, handled)
         except Exception:  # notify swallows observer errors; this guards the lookup itself
@@ -233,9 +285,18 @@ class ErrorResponder:
         return format_message(template, params), language
 
     def respond(
-        self, request: Request, resolved: _Resolved, exc: Exception, *, localise: bool = True
+        self,
+        request: Request,
+        resolved: _Resolved,
+        exc: Exception,
+        *,
+        localise: bool = True,
+        reraised: bool = False,
     ) -> tuple[Response, HandledError]:
-        """Render, log and return the response for *resolved* with its HandledError."""
+        """Render, log and return the response for *resolved* with its HandledError.
+
+        *reraised*: Starlette re-raises *exc* to the server afterwards (which logs it).
+        """
         config = self.config
         detail = json_safe(resolved.detail)
         params = detail if isinstance(detail, dict) else {}
@@ -268,47 +329,77 @@ class ErrorResponder:
             headers=headers,
             media_type=config.media_type,
         )
-        self._log(request, resolved, exc)
+        # A response that started before the error (a streaming body) cannot be replaced:
+        # the client got its status, and the error is counted with that status.
+        sent = sent_status(request.scope) if reraised else None
+        status = resolved.status_code if sent is None else sent
+        self._log(
+            request,
+            resolved,
+            exc,
+            status,
+            with_traceback=resolved.status_code >= 500 and not reraised,
+        )
         handled = HandledError(
             error_code=resolved.error_code,
             error_name=resolved.error_name,
-            status_code=resolved.status_code,
+            status_code=status,
             message=message,
             detail={"errors": resolved.errors} if resolved.errors is not None else detail,
             exception=exc,
+            response_started=sent is not None,
         )
         return response, handled
 
-    def _log(self, request: Request, resolved: _Resolved, exc: Exception) -> None:
-        server_error = resolved.status_code >= 500
-        level = logging.ERROR if server_error else logging.WARNING
+    def _log(
+        self,
+        request: Request,
+        resolved: _Resolved,
+        exc: Exception,
+        status: int,
+        *,
+        with_traceback: bool,
+    ) -> None:
+        """The one line of an answered error: its level by class, structured fields in extra."""
+        config = self.config
+        name = config.log_level_5xx if resolved.status_code >= 500 else config.log_level_4xx
+        level = logging.getLevelName(name)
         if getattr(exc, LOGGED_ATTR, False):  # whoever raised it has logged it already
             level = logging.DEBUG
+        if not _errors_log.isEnabledFor(level):
+            return
+        started = status != resolved.status_code
         _errors_log.log(
             level,
-            "%s %s -> %d %s (error_code=%d)",
+            "%s %s -> %d %s (error_code=%d)%s",
             request.method,
             request.url.path,
-            resolved.status_code,
+            status,
             resolved.error_name,
             resolved.error_code,
-            exc_info=exc if server_error else None,
+            " after the response started" if started else "",
+            exc_info=exc if with_traceback else None,
             extra={
                 "error_code": resolved.error_code,
                 "error_name": resolved.error_name,
-                "status_code": resolved.status_code,
+                "status_code": status,
+                "route": route_template(request.scope),
+                "method": request.method,
             },
         )
 
     async def _close_websocket(self, conn: HTTPConnection, exc: Exception) -> None:
         status = getattr(exc, "status_code", INTERNAL_STATUS)
         server_error = not isinstance(status, int) or status >= 500
+        config = self.config
+        # On the parent logger: observers never see a WebSocket's error, so this line is its
+        # only report (Sentry's logging integration turns it into an event).
         _log.log(
-            logging.ERROR if server_error else logging.WARNING,
+            logging.getLevelName(config.log_level_5xx if server_error else config.log_level_4xx),
             "websocket %s -> closed after %s",
             conn.url.path,
             type(exc).__name__,
-            exc_info=exc if server_error else None,
+            exc_info=exc if server_error and not isinstance(exc, StarletteHTTPException) else None,
         )
         if isinstance(conn, WebSocket):
             await conn.close(code=1011 if server_error else 1008)
@@ -342,10 +433,73 @@ def setup_exception_handler(
         config = ErrorHandlerConfig()
     if not isinstance(config, ErrorHandlerConfig):
         raise TypeError(f"config must be an ErrorHandlerConfig, got {type(config).__name__}")
-    responder = ErrorResponder(config)
-    for exc_type in _HANDLED_TYPES:
-        app.add_exception_handler(exc_type, cast("ExceptionHandler", responder))
-    setattr(app.state, CONFIG_STATE_ATTR, config)
+    _install(app, ErrorResponder(config))
     install_openapi(app, config)
     if metrics_config is not None:
         setup_monitoring(app, metrics_config)
+
+
+def _install(app: Starlette, responder: ErrorResponder) -> None:
+    """Make *responder* answer every error of *app*, and of the apps mounted in it."""
+    for exc_type in _HANDLED_TYPES:
+        app.add_exception_handler(exc_type, cast("ExceptionHandler", responder))
+    app.add_exception_handler(Exception, cast("ExceptionHandler", responder.server_error))
+    setattr(app.state, CONFIG_STATE_ATTR, responder.config)
+    setattr(app.state, _RESPONDER_ATTR, responder)
+    add_build_hook(app, _link_mounts)
+    add_build_hook(app, _innermost_catch)
+    add_stack_wrapper(app, SentStatus)
+    if app.middleware_stack is not None:  # already built: take the new handlers at the next call
+        app.middleware_stack = None
+
+
+def _link_mounts(app: Starlette) -> None:
+    link_mounts(app)
+
+
+def _innermost_catch(app: Starlette) -> None:
+    """Make :class:`UnexpectedErrors` the innermost of *app*'s middleware (at each build)."""
+    responder = getattr(app.state, _RESPONDER_ATTR, None)
+    if not isinstance(responder, ErrorResponder):
+        return
+    kept = [m for m in app.user_middleware if getattr(m, "cls", None) is not UnexpectedErrors]
+    app.user_middleware[:] = [*kept, Middleware(UnexpectedErrors, responder=responder)]
+
+
+class UnexpectedErrors:
+    """ASGI middleware answering any exception no handler took, before the response started.
+
+    The innermost of the app's middleware: the app's own middleware sees the error response.
+    An exception after the response started goes on to ``ServerErrorMiddleware`` (whose
+    handler counts it with the status sent), as does anything raised in the middleware.
+    """
+
+    __slots__ = ("app", "responder")
+
+    def __init__(self, app: ASGIApp, responder: ErrorResponder) -> None:
+        """Wrap *app*; *responder* answers what it raises."""
+        self.app = app
+        self.responder = responder
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Run the app; answer an exception it raised, unless its response has started."""
+        try:
+            await self.app(scope, receive, send)
+        except Exception as exc:
+            kind = scope["type"]
+            if kind not in ("http", "websocket") or sent_status(scope) is not None:
+                raise
+            conn = Request(scope, receive) if kind == "http" else WebSocket(scope, receive, send)
+            response = await self.responder(conn, exc)
+            if response is not None:
+                await response(scope, receive, send)
+
+
+def _adopt(parent: Starlette, sub: Starlette) -> None:
+    """A mounted app without handlers of its own is answered by its parent's responder."""
+    responder = getattr(parent.state, _RESPONDER_ATTR, None)
+    if isinstance(responder, ErrorResponder) and installed_config(sub) is None:
+        _install(sub, responder)
+
+
+on_mount(_adopt)

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from fastapi import FastAPI
 
 from fastapi_error_codes._guard import FailureGuard
+from fastapi_error_codes._tree import app_chain, parent_of
 
 __all__ = [
     "ErrorObserver",
@@ -34,6 +35,7 @@ __all__ = [
     "get_error_observers",
     "notify",
     "register_monitoring",
+    "remove_error_observer",
     "setup_monitoring",
 ]
 
@@ -54,6 +56,9 @@ class HandledError:
     message: str
     detail: Any
     exception: BaseException
+    #: True when the response had started before the error (a failing streaming body):
+    #: ``status_code`` is then the status the client got, not the error's own.
+    response_started: bool = False
 
 
 #: A callable the handlers call with the request and each error they answered.
@@ -89,20 +94,41 @@ def add_error_observer(app: ASGIApp, observer: ErrorObserver) -> None:
         observers.append(observer)
 
 
+def remove_error_observer(app: ASGIApp, observer: ErrorObserver) -> None:
+    """Stop calling *observer* for the errors of *app* (nothing happens if it is not there)."""
+    observers = _observers(app)
+    if observer in observers:
+        observers.remove(observer)
+
+
 def get_error_observers(app: ASGIApp) -> list[ErrorObserver]:
     """Return the observers registered on *app* (a copy)."""
     return list(_observers(app))
 
 
 def notify(request: Request, error: HandledError) -> None:
-    """Call every observer of the request's app; failures are counted, logged once, swallowed."""
-    observers: _ObserverList | None = getattr(request.app.state, _STATE_KEY, None)
-    if not observers:
+    """Call every observer of the request's app, and of the apps it is mounted in, once each.
+
+    Failures are counted, logged once and swallowed.
+    """
+    app = request.scope.get("app")
+    observers: _ObserverList | None = getattr(getattr(app, "state", None), _STATE_KEY, None)
+    if parent_of(app) is None:  # the usual case: an app mounted nowhere
+        if observers:
+            guard = observers.guard
+            for observer in observers:
+                with guard:
+                    observer(request, error)
         return
-    guard = observers.guard
-    for observer in observers:
-        with guard:
-            observer(request, error)
+    called: list[ErrorObserver] = []
+    for current in app_chain(app):
+        found: _ObserverList | None = getattr(current.state, _STATE_KEY, None)
+        for observer in found or ():
+            if observer in called:
+                continue
+            called.append(observer)
+            with found.guard:  # type: ignore[union-attr]
+                observer(request, error)
 
 
 _setups: dict[type, MonitoringSetup] = {}

@@ -147,6 +147,8 @@ def test_to_dict_and_from_dict_round_trip(registry: ErrorRegistry, tmp_path: Pat
         "locale_dir": tmp_path,
         "response_format": "problem+json",
         "problem_type_base": None,
+        "log_level_4xx": "INFO",
+        "log_level_5xx": "ERROR",
         "framework_errors": {404: Missing},  # classes round-trip as objects
     }
     assert type(data["framework_errors"]) is dict

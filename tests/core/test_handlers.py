@@ -265,14 +265,14 @@ class TestNoLeaks:
 
 
 class TestLogging:
-    def test_4xx_warning_without_traceback(
+    def test_4xx_info_without_traceback(
         self, make_client: MakeClient, caplog: pytest.LogCaptureFixture
     ) -> None:
         client, _, _ = make_client()
         with caplog.at_level(logging.DEBUG, logger="fastapi_error_codes"):
             client.get("/users/1")
         records = [r for r in caplog.records if r.name == "fastapi_error_codes.errors"]
-        assert [r.levelno for r in records] == [logging.WARNING]
+        assert [r.levelno for r in records] == [logging.INFO]
         assert records[0].exc_info is None
         assert "GET /users/1 -> 404 UserNotFound (error_code=3001)" in records[0].getMessage()
         assert records[0].error_code == 3001  # type: ignore[attr-defined]

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
 
 from fastapi import HTTPException
 
+from .._routes import route_template
 from ..handlers import LOGGED_ATTR
 from .stores.base import describe_error
 
@@ -59,19 +59,3 @@ def store_unavailable_as_503() -> Iterator[None]:
         )
         setattr(unavailable, LOGGED_ATTR, True)  # the read gate logged the streak
         raise unavailable from None
-
-
-def route_template(scope: Mapping[str, Any]) -> str | None:
-    """The matched route's template (``/v1/users/{user_id}``), never the raw path.
-
-    FastAPI 0.137 and later keep an included router's route, without the ``include_router``
-    prefix, in ``scope["route"]``; the full template is on the effective route context it
-    records beside it. Older versions have only ``scope["route"]``, already prefixed.
-    """
-    fastapi_scope = scope.get("fastapi")
-    if isinstance(fastapi_scope, Mapping):
-        path = getattr(fastapi_scope.get("effective_route_context"), "path", None)
-        if isinstance(path, str) and path:
-            return path
-    path = getattr(scope.get("route"), "path", None)
-    return path if isinstance(path, str) else None
