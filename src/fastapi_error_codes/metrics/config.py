@@ -127,12 +127,22 @@ class MetricsConfig(Settings):
     metrics_path: str = "/metrics"
     dashboard_prefix: str = "/api/metrics"
     auth_token: str | None = field(default=None, repr=False)
+    #: whether /metrics and the dashboard's JSON endpoints appear in the app's OpenAPI schema
+    include_in_schema: bool = True
     # --- Sentry policy ---
     sentry_capture_4xx: bool = False
     sentry_environment: str | None = None
     #: captures per error code and budget interval (0: no budget, every error is captured)
     sentry_capture_budget: int = 10
     sentry_budget_interval_s: int = 60
+    #: extra ``sentry_sdk.init`` options (``traces_sample_rate``, ``release``, ...), used when
+    #: the library initialises Sentry; an app's own earlier ``sentry_sdk.init`` always wins
+    sentry_options: Mapping[str, Any] = field(
+        default_factory=lambda: MappingProxyType({}),
+        metadata={"env": False},
+        hash=False,
+        repr=False,  # may hold secrets
+    )
 
     def __post_init__(self) -> None:
         """Validate every field; bad values raise ``ValueError`` naming what is allowed."""
@@ -193,6 +203,14 @@ class MetricsConfig(Settings):
                 raise ValueError(
                     f"MetricsConfig.{name} must start with '/' and not end with one, got {value!r}"
                 )
+        if self.metrics_path == self.dashboard_prefix or self.metrics_path.startswith(
+            self.dashboard_prefix + "/"
+        ):
+            raise ValueError(
+                f"MetricsConfig.metrics_path {self.metrics_path!r} collides with the dashboard "
+                f"under dashboard_prefix {self.dashboard_prefix!r}: give them separate paths"
+            )
+        self._check_sentry_options()
         if self.auth_token is not None and len(self.auth_token) < 16:
             raise ValueError("MetricsConfig.auth_token must be at least 16 characters long")
         if self.sentry_enabled and not self.sentry_dsn:
@@ -200,6 +218,19 @@ class MetricsConfig(Settings):
                 "MetricsConfig.sentry_dsn is required when sentry_enabled is True: pass the "
                 "project's DSN, or leave sentry_enabled False"
             )
+
+    def _check_sentry_options(self) -> None:
+        options = self.sentry_options
+        if not isinstance(options, Mapping) or not all(isinstance(k, str) for k in options):
+            raise ValueError(
+                "MetricsConfig.sentry_options must be a mapping of sentry_sdk.init keyword "
+                f"arguments, got {options!r}"
+            )
+        if "dsn" in options:
+            raise ValueError(
+                "MetricsConfig.sentry_options must not hold 'dsn': set MetricsConfig.sentry_dsn"
+            )
+        object.__setattr__(self, "sentry_options", MappingProxyType(dict(options)))
 
     @property
     def bucket_width_s(self) -> int:

@@ -1,7 +1,9 @@
 """Sentry: per-worker capture by error code, with every event masked for PII.
 
 Each worker process initialises sentry-sdk itself (:meth:`SentryIntegration.initialize`, from
-the app's lifespan startup, so after any fork). The policy, applied by
+the app's lifespan startup, so after any fork), with ``MetricsConfig.sentry_options`` — unless
+the app initialised it first: that client is reused, its options win, and only the library's
+masking and tagging hooks are chained after the app's own. The policy, applied by
 :meth:`SentryIntegration.observe` (an error observer, see :mod:`fastapi_error_codes.observers`):
 
 * 5xx (unexpected exceptions included) are captured, tagged ``error_code``, ``error_name`` and

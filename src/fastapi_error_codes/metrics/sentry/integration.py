@@ -7,8 +7,10 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Hashable, Mapping
+import weakref
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from ..._guard import FailureGuard
 from ...handlers import ERRORS_LOGGER
@@ -342,6 +344,82 @@ def _silence_duplicate_log_events(sdk: Any) -> None:
         handler.addFilter(_not_observed_record)  # else the event processor drops the event
 
 
+#: sentry-sdk clients our own ``sentry_sdk.init`` created: any other active client is the app's,
+#: reused as it is (never replaced). Weak: a closed and dropped client leaves the set.
+_own_clients: weakref.WeakSet[Any] = weakref.WeakSet()
+#: The app's clients our hooks were chained onto: once per client, however often we start.
+_attached_clients: weakref.WeakSet[Any] = weakref.WeakSet()
+#: Conflicts with the app's own Sentry setup already reported in this process.
+_warned: set[str] = set()
+_client_lock = threading.Lock()
+
+
+def _app_client(sdk: Any) -> Any:
+    """The active sentry-sdk client the app initialised itself (not our init), or None."""
+    client = sdk.get_client()
+    if client.is_active():
+        with _client_lock:
+            if client not in _own_clients:
+                return client
+    return None
+
+
+def _remember_own_client(sdk: Any) -> None:
+    """Note the client our ``sentry_sdk.init`` just created: ours to replace (after a fork)."""
+    with _client_lock:
+        _own_clients.add(sdk.get_client())
+
+
+def _warn_once(key: str, message: str, *args: Any) -> None:
+    """Log *message* as a WARNING on ``fastapi_error_codes``, the first time *key* comes up."""
+    with _client_lock:
+        if key in _warned:
+            return
+        _warned.add(key)
+    _log.warning(message, *args)
+
+
+def _dsn_parts(dsn: Any) -> tuple[Any, ...] | None:
+    """What identifies a DSN (keys included: for comparison only, never logged), or None."""
+    if not isinstance(dsn, str) or not dsn.strip():
+        return None
+    try:
+        parts = urlsplit(dsn.strip())
+        return (
+            parts.scheme,
+            parts.hostname,
+            parts.port,
+            parts.username,
+            parts.password,
+            parts.path.rstrip("/"),
+        )
+    except ValueError:
+        return (dsn.strip(),)
+
+
+def _dsn_label(dsn: Any) -> str:
+    """Host and project id of a DSN, never its keys: what a log line may show of it."""
+    if not isinstance(dsn, str) or not dsn.strip():
+        return "no DSN"
+    try:
+        parts = urlsplit(dsn.strip())
+        host = parts.hostname
+    except ValueError:
+        host = None
+    if not host:
+        return "an unparseable DSN"
+    project = parts.path.rstrip("/").rsplit("/", 1)[-1]
+    return f"host {host}, project {project or '?'}"
+
+
+def _merge_integrations(theirs: Iterable[Any], ours: list[Any]) -> list[Any]:
+    """The app's integrations, plus each of ours (Starlette, FastAPI) the app did not give."""
+    merged = list(theirs)
+    given = {getattr(integration, "identifier", None) for integration in merged}
+    merged.extend(i for i in ours if getattr(i, "identifier", None) not in given)
+    return merged
+
+
 class SentryIntegration:
     """Sentry for one worker: capture by error code, PII masked, never in the request's way."""
 
@@ -415,7 +493,11 @@ class SentryIntegration:
     # --- lifecycle --------------------------------------------------------------------------
 
     def initialize(self) -> None:
-        """Start sentry-sdk in this worker process; a second call (same process) is a no-op."""
+        """Start sentry-sdk in this worker process; a second call (same process) is a no-op.
+
+        A client the app initialised itself (``sentry_sdk.init`` before ours) is reused as it
+        is, never replaced: its options stay the app's, our hooks are chained after its own.
+        """
         if not self._enabled:
             return
         pid = os.getpid()
@@ -423,14 +505,26 @@ class SentryIntegration:
             if self._pid == pid and self._sdk is not None:
                 return
             sdk = _import_sentry_sdk()
-            try:
-                sdk.init(**self._sentry_options())
-            except Exception:  # a malformed DSN or option: degrade to "off", never crash
-                # A configuration error, not a best-effort one: its own line, at every attempt.
-                _log.exception("fastapi_error_codes: sentry_sdk.init failed; Sentry stays off")
-                self._guard.failures += 1
-                return
+            client: Any = None
+            looked = False  # whether the app's own client was looked for (and hooked) safely
             with self._guard:
+                client = _app_client(sdk)
+                if client is not None:
+                    self._adopt(client)
+                looked = True
+            if not looked:  # the app's setup could not be read or hooked: leave it alone
+                return
+            if client is None:
+                try:
+                    sdk.init(**self._sentry_options())
+                except Exception:  # a malformed DSN or option: degrade to "off", never crash
+                    # A configuration error, not a best-effort one: its own line, each attempt.
+                    _log.exception("fastapi_error_codes: sentry_sdk.init failed; Sentry stays off")
+                    self._guard.failures += 1
+                    return
+            with self._guard:
+                if client is None:
+                    _remember_own_client(sdk)  # ours: replaced, not reused, after a fork
                 # Our observer decides what of our errors is captured. Nothing else may build
                 # a second event of one (a few ms each, for every 5xx, and sent whenever the
                 # budget skipped ours): not the handlers' log line, not a server's log of a
@@ -454,7 +548,14 @@ class SentryIntegration:
         }
         if self.config.sentry_environment:
             options["environment"] = self.config.sentry_environment
-        options.update(self._init_options)
+        # Ours < MetricsConfig.sentry_options < the constructor's init_options.
+        extra = {**self.config.sentry_options, **self._init_options}
+        their_integrations = extra.pop("integrations", None)
+        options.update(extra)
+        if their_integrations is not None:
+            options["integrations"] = _merge_integrations(
+                their_integrations, options["integrations"]
+            )
         user_before_send = options.get("before_send")
         user_before_tx = options.get("before_send_transaction")
         user_before_crumb = options.get("before_breadcrumb")
@@ -462,6 +563,62 @@ class SentryIntegration:
         options["before_send_transaction"] = self._chain(user_before_tx, self._before_send)
         options["before_breadcrumb"] = self._chain(user_before_crumb, self._before_breadcrumb)
         return options
+
+    def _adopt(self, client: Any) -> None:
+        """Use the app's own client: report conflicts once, chain our hooks onto it once.
+
+        Its options (DSN, environment, release, sample rates, integrations...) stay as the app
+        set them; only ``before_send``, ``before_send_transaction`` and ``before_breadcrumb``
+        gain ours, after the app's own (masking has the final word, as with our own init).
+        """
+        options = client.options
+        self._report_conflicts(options)
+        with _client_lock:
+            if client in _attached_clients:
+                return
+            hooks = {
+                "before_send": self._chain(options.get("before_send"), self._before_send),
+                "before_send_transaction": self._chain(
+                    options.get("before_send_transaction"), self._before_send
+                ),
+                "before_breadcrumb": self._chain(
+                    options.get("before_breadcrumb"), self._before_breadcrumb
+                ),
+            }
+            options.update(hooks)
+            _attached_clients.add(client)
+
+    def _report_conflicts(self, options: Mapping[str, Any]) -> None:
+        """Warn (once per process) where our config differs from the app's Sentry setup."""
+        app_dsn = options.get("dsn")
+        if _dsn_parts(app_dsn) != _dsn_parts(self.config.sentry_dsn):
+            _warn_once(
+                "dsn",
+                "fastapi_error_codes: Sentry was already initialised by the app with another "
+                "DSN (%s; MetricsConfig.sentry_dsn: %s): the app's client is used and "
+                "MetricsConfig.sentry_dsn is ignored",
+                _dsn_label(app_dsn),
+                _dsn_label(self.config.sentry_dsn),
+            )
+        environment = self.config.sentry_environment
+        app_environment = options.get("environment")
+        if environment and environment != app_environment:
+            _warn_once(
+                "environment",
+                "fastapi_error_codes: Sentry was already initialised by the app with "
+                "environment %r: the app's client is used and MetricsConfig.sentry_environment "
+                "%r is ignored",
+                app_environment,
+                environment,
+            )
+        ignored = sorted({*self.config.sentry_options, *self._init_options})
+        if ignored:
+            _warn_once(
+                "options",
+                "fastapi_error_codes: Sentry was already initialised by the app: the app's "
+                "options win and these sentry_sdk.init options are ignored: %s",
+                ", ".join(ignored),
+            )
 
     @staticmethod
     def _chain(user: Any, ours: Any) -> Any:
@@ -590,6 +747,9 @@ class SentryIntegration:
             return
         with self._guard:
             status = error.status_code
+            if error.response_started:  # the client got the status sent before the error
+                info = describe_exception(error.exception)
+                status = info[2] if info is not None else 500
             if status >= 500 or self.config.sentry_capture_4xx:
                 skipped = self._budget.take(_budget_key(error.error_code, error.exception))
                 if skipped is None:
