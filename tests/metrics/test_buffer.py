@@ -111,3 +111,25 @@ def test_codes_must_be_ints(collector: ErrorMetricsCollector) -> None:
     assert view.totals == {(404, 404): 1, (OVERFLOW_CODE, OVERFLOW_CODE): 1}
     assert view.series_folded == 1
     assert {e.error_code for e in collector.get_recent_events()} == {404, OVERFLOW_CODE}
+
+
+def test_refused_requests_are_counted_from_any_thread_and_taken_at_drain() -> None:
+    buffer = buffer_mod.LocalBuffer(MetricsConfig.testing(), on_roll=lambda: None)
+    assert not buffer.has_reports
+
+    def refuse() -> None:
+        for _ in range(1000):
+            buffer.note_refused()
+
+    threads = [threading.Thread(target=refuse) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    buffer.note_refused(5)
+    assert buffer.has_reports  # a report to flush, with no error counted
+    assert buffer.is_empty
+    drained = buffer.drain()
+    assert (drained.refused, drained.sentry_skipped, drained.recorded) == (8005, 0, 0)
+    assert buffer.drain().refused == 0  # taken once
+    assert not buffer.has_reports

@@ -96,3 +96,20 @@ def test_get_buckets_oldest_first_with_our_fields(make_collector: MakeCollector)
     middle_of_live = live.start + timedelta(seconds=30)
     assert [b.is_expired(middle_of_live) for b in buckets] == [True, True, False]
     assert collector.get_snapshot().buckets == buckets
+
+
+def test_refused_requests_are_a_fleet_wide_sum(make_collector: MakeCollector) -> None:
+    first = make_collector(flush_interval_ms=60_000)
+    second = make_collector(store=first.store, flush_interval_ms=60_000)
+    first.note_refused()
+    first.note_refused(2)
+    second.note_refused(4)
+    assert not first.flusher.running  # counting does no I/O and starts nothing
+    assert first.store.read().refused == 0  # nothing sent before a flush
+    assert first.flush()
+    assert second.flush()
+    view = first.read()
+    assert view.refused == 7
+    assert (view.total, view.sentry_skipped, view.dropped) == (0, 0, 0)
+    assert first.flush()
+    assert first.read().refused == 7  # taken at drain: sent once

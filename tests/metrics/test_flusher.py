@@ -129,19 +129,34 @@ class RejectOnce(MemoryStore):
 def test_a_refused_batch_hands_on_its_reports_only_if_surely_never_applied(
     make_collector: MakeCollector, maybe_applied: bool
 ) -> None:
-    """Drops, failures and Sentry skips a refused batch carried: exact, never counted twice."""
+    """Drops, failures, Sentry skips and auth refusals a refused batch carried: exact, once."""
     store = RejectOnce(CONFIG, maybe_applied)
     collector = make_collector(store=store, flush_interval_ms=60_000)
     collector.record(301, "A", 404, "x")
     collector.note_dropped(2)
     collector.note_sentry_skipped(3)
+    collector.note_refused(4)
     assert not collector.flush()  # refused, dropped: its 1 error is counted as dropped
     assert collector.flush()
     view = store.read()
+    health = (view.dropped, view.sentry_skipped, view.refused, view.flush_failures)
     if maybe_applied:  # the earlier attempt may have landed with them: not sent again
-        assert (view.dropped, view.sentry_skipped, view.flush_failures) == (1, 0, 1)
+        assert health == (1, 0, 0, 1)
     else:
-        assert (view.dropped, view.sentry_skipped, view.flush_failures) == (1 + 2, 3, 1)
+        assert health == (1 + 2, 3, 4, 1)
+
+
+def test_auth_refusals_of_a_batch_whose_reply_was_lost_count_once(
+    make_collector: MakeCollector,
+) -> None:
+    store = FailingStore(CONFIG)
+    collector = make_collector(store=store, flush_interval_ms=60_000)
+    collector.note_refused(3)
+    store.fail_next = 1
+    store.apply_then_fail = True  # applied, but the caller sees an error: sent again
+    assert not collector.flush()
+    assert collector.flush()
+    assert store.read().refused == 3
 
 
 def test_flush_failures_are_reported_with_the_next_applied_batch(

@@ -55,10 +55,28 @@ def test_spec_series_with_exact_values(collector: ErrorMetricsCollector) -> None
     assert samples[("fastapi_errors_buffered", ())] == 0
     assert samples[("fastapi_errors_flush_failures_total", ())] == 0
     assert samples[("fastapi_errors_sentry_skipped_total", ())] == 0
+    assert samples[("fastapi_errors_refused_total", ())] == 0
     assert samples[("fastapi_errors_store_malformed", ())] == 0
     assert samples[("fastapi_errors_store_evictable", (("policy", ""),))] == 0
     assert not any("worker" in name and name != "fastapi_errors_workers" for name, _ in samples)
     assert ("fastapi_errors_flush_age_seconds", ()) in samples
+
+
+def test_auth_refusals_are_a_fleet_wide_counter(collector: ErrorMetricsCollector) -> None:
+    collector.note_refused(3)
+    text = PrometheusExporter(collector).generate_metrics()
+    assert "# TYPE fastapi_errors_refused_total counter" in text
+    assert (
+        "# HELP fastapi_errors_refused_total Requests to the library's own endpoints "
+        "(/metrics, dashboard) refused by authentication (401/403), fleet-wide\n" in text
+    )
+    # next to the other self-health counter of the same kind
+    assert text.index("fastapi_errors_sentry_skipped_total") < text.index(
+        "fastapi_errors_refused_total"
+    )
+    assert _samples(text)[("fastapi_errors_refused_total", ())] == 3
+    families = {f.name: f for f in text_string_to_metric_families(text)}
+    assert families["fastapi_errors_refused"].type == "counter"
 
 
 def test_openmetrics_when_the_scraper_asks(collector: ErrorMetricsCollector) -> None:

@@ -88,6 +88,17 @@ def test_a_drained_buffer_becomes_one_batch_and_its_events_decode() -> None:
     assert buffer.drain().recorded == 0  # drained once
 
 
+def test_the_drained_health_reports_travel_in_the_batch() -> None:
+    config = MetricsConfig.testing()
+    buffer = LocalBuffer(config, on_roll=lambda: None)
+    buffer.note_dropped(1)
+    buffer.note_sentry_skipped(2)
+    buffer.note_refused(3)
+    batch = WireEncoder(config).batch(buffer.drain(), "w-1", 1, [])
+    assert (batch.dropped, batch.sentry_skipped, batch.refused) == (1, 2, 3)
+    assert batch.counts == {}
+
+
 @pytest.mark.parametrize(
     "raw",
     [

@@ -63,6 +63,8 @@ class Drained:
     folded: int
     dropped: int
     sentry_skipped: int
+    #: requests to the library's own endpoints refused by authentication
+    refused: int
     #: prefix of this process's event ids (an event's id is the prefix and its number)
     id_prefix: str
 
@@ -115,6 +117,7 @@ class LocalBuffer:
         self._folded = 0
         self._dropped = 0
         self._sentry_skipped = 0
+        self._refused = 0
         self._id_prefix = uuid.uuid4().hex[:16]
         self._ids = itertools.count(1)
 
@@ -202,6 +205,11 @@ class LocalBuffer:
         with self._lock:
             self._sentry_skipped += count
 
+    def note_refused(self, count: int = 1) -> None:
+        """Count requests to the library's endpoints refused by authentication (fleet-wide)."""
+        with self._lock:
+            self._refused += count
+
     def take_events(self) -> list[RawEvent]:
         """Take the raw events waiting (oldest first), leaving the counts in place."""
         with self._lock:
@@ -239,7 +247,10 @@ class LocalBuffer:
             folded, self._folded = self._folded, 0
             dropped, self._dropped = self._dropped, 0
             skipped, self._sentry_skipped = self._sentry_skipped, 0
-        return Drained(buckets, names, list(events), folded, dropped, skipped, self._id_prefix)
+            refused, self._refused = self._refused, 0
+        return Drained(
+            buckets, names, list(events), folded, dropped, skipped, refused, self._id_prefix
+        )
 
     @property
     def counted(self) -> int:
@@ -248,8 +259,8 @@ class LocalBuffer:
 
     @property
     def has_reports(self) -> bool:
-        """Drops or Sentry skips were noted since the last drain."""
-        return bool(self._dropped or self._sentry_skipped)
+        """Drops, Sentry skips or refused requests were noted since the last drain."""
+        return bool(self._dropped or self._sentry_skipped or self._refused)
 
     @property
     def is_empty(self) -> bool:

@@ -148,6 +148,10 @@ class ErrorMetricsCollector:
         """Count Sentry captures the budget skipped (exported fleet-wide as sentry_skipped)."""
         self.buffer.note_sentry_skipped(count)
 
+    def note_refused(self, count: int = 1) -> None:
+        """Count requests to /metrics or the dashboard refused by authentication (401/403)."""
+        self.buffer.note_refused(count)
+
     def flush(self, timeout: float = 2.0) -> bool:
         """Push the local buffer into the store now; False if the store could not take it.
 

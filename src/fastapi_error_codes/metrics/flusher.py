@@ -170,7 +170,9 @@ class Flusher:
             failures, self._encode_failures = self._encode_failures, 0
         last = self._last_apply_mono
         quiet = last is not None and time.monotonic() - last < self._config.live_window_s / 3
-        reports = drained.dropped or drained.sentry_skipped or self._failures_unsent
+        reports = (
+            drained.dropped or drained.sentry_skipped or drained.refused or self._failures_unsent
+        )
         if not drained.buckets and not events and not reports and quiet:
             return None  # nothing to say, and the heartbeat is recent enough
         self._seq += 1
@@ -219,6 +221,7 @@ class Flusher:
                     # that may have been applied keeps them: never counted twice.)
                     self._buffer.note_dropped(batch.dropped)
                     self._buffer.note_sentry_skipped(batch.sentry_skipped)
+                    self._buffer.note_refused(batch.refused)
                     self._failures_unsent += batch.flush_failures
                 _log.error(
                     "fastapi_error_codes: a batch of %d errors cannot be stored and was "
@@ -241,7 +244,7 @@ class Flusher:
         return True
 
     def _has_reports(self) -> bool:
-        """Drops, Sentry skips or failures wait to be reported (with no error counted)."""
+        """Drops, Sentry skips, refusals or failures wait to be reported (no error counted)."""
         return bool(self._failures_unsent or self._buffer.has_reports)
 
     def sync_clock(self) -> None:

@@ -208,10 +208,12 @@ class Batch:
     events_dropped: int = 0
     series_folded: int = 0
     created_ms: int = 0
-    #: this worker's failed flush attempts and Sentry captures skipped by the budget since
-    #: its previous applied batch (fleet-wide counters), and what it still buffers (a gauge)
+    #: this worker's failed flush attempts, Sentry captures skipped by the budget and requests
+    #: to the library's own endpoints refused by authentication since its previous applied
+    #: batch (fleet-wide counters), and what it still buffers (a gauge)
     flush_failures: int = 0
     sentry_skipped: int = 0
+    refused: int = 0
     buffered: int = 0
     #: set per attempt by the flusher: ms since the first attempt (monotonic), and whether an
     #: earlier attempt may have been applied without the worker hearing of it
@@ -233,9 +235,11 @@ class FleetView:
     oldest_flush_age_s: float | None = None
     created_s: float | None = None
     #: fleet-wide self-health: failed flush attempts, Sentry captures the budget skipped,
-    #: errors the live workers still held at their last flush
+    #: requests to /metrics or the dashboard refused by authentication (401/403), errors the
+    #: live workers still held at their last flush
     flush_failures: int = 0
     sentry_skipped: int = 0
+    refused: int = 0
     buffered: int = 0
     #: stored entries this read skipped because they could not be parsed
     malformed: int = 0

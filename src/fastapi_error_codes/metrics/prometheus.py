@@ -126,6 +126,12 @@ class _FleetCollector:
             "Sentry captures skipped by the per-code capture budget (the errors are counted)",
             value=view.sentry_skipped,
         )
+        yield CounterMetricFamily(
+            base + "_refused",
+            "Requests to the library's own endpoints (/metrics, dashboard) refused by "
+            "authentication (401/403), fleet-wide",
+            value=view.refused,
+        )
         yield GaugeMetricFamily(
             base + "_store_malformed",
             "Stored entries the last read skipped because they could not be parsed",

@@ -191,6 +191,7 @@ class WireEncoder:
             + encode_failures,
             series_folded=drained.folded,
             sentry_skipped=drained.sentry_skipped,
+            refused=drained.refused,
             created_ms=int(time.time() * 1000),
         )
 

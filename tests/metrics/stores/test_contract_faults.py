@@ -50,12 +50,50 @@ def test_a_stale_retry_whose_seq_is_kept_is_decided_by_the_seq(make_store: MakeS
 
 def test_health_counters_are_fleet_sums_applied_once(make_store: MakeStore) -> None:
     store = make_store()
-    first = dataclasses.replace(batch(1, worker="a"), flush_failures=2, sentry_skipped=5)
+    first = dataclasses.replace(batch(1, worker="a"), flush_failures=2, sentry_skipped=5, refused=4)
     assert store.apply(first)
     assert store.apply(first) is False  # a retry adds nothing
-    assert store.apply(dataclasses.replace(batch(1, worker="b"), flush_failures=1))
+    assert store.apply(dataclasses.replace(batch(1, worker="b"), flush_failures=1, refused=3))
     view = store.read()
-    assert (view.flush_failures, view.sentry_skipped) == (3, 5)
+    assert (view.flush_failures, view.sentry_skipped, view.refused) == (3, 5, 7)
+
+
+def test_every_health_figure_lands_in_a_field_of_its_own(make_store: MakeStore) -> None:
+    store = make_store()
+    figures = batch(
+        1,
+        worker="a",
+        counts={(0, 301, 404): 1},
+        names={301: "E301"},
+        dropped=1,
+        events_dropped=2,
+        series_folded=3,
+    )
+    figures = dataclasses.replace(
+        figures, flush_failures=4, sentry_skipped=5, refused=6, buffered=7
+    )
+    assert store.apply(figures)
+    view = store.read()
+    health = (
+        view.dropped,
+        view.events_dropped,
+        view.series_folded,
+        view.flush_failures,
+        view.sentry_skipped,
+        view.refused,
+        view.buffered,
+    )
+    assert health == (1, 2, 3, 4, 5, 6, 7)
+    assert (view.totals, view.names) == ({(301, 404): 1}, {301: "E301"})
+
+
+def test_a_refused_stale_retry_is_no_auth_refusal(make_store: MakeStore) -> None:
+    """The store's own refusals of stale retries are kept apart from requests refused by auth."""
+    store = make_store()
+    stale = dataclasses.replace(batch(4, worker="gone"), age_ms=DAY_MS + 1, unsure=True, refused=9)
+    with pytest.raises(BatchRejected):
+        store.apply(stale)
+    assert store.read().refused == 0  # neither the refusal nor the batch's figures count
 
 
 def test_buffered_is_the_sum_of_live_workers_last_reports(make_store: MakeStore) -> None:

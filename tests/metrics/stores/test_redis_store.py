@@ -100,6 +100,24 @@ def test_key_layout_shares_the_namespace_hash_tag(
     assert 0 < ttl <= 86400 + 60  # bucket hashes expire after the retention
 
 
+def test_auth_refusals_have_a_meta_field_apart_from_refused_retries(
+    make_redis_store: Callable[..., RedisStore], client: redis.Redis, redis_namespace: str
+) -> None:
+    store = make_redis_store()
+    tag = "{" + redis_namespace + "}"
+    assert store.apply(_batch(1, sentry_skipped=2, refused=5, buffered=3))
+    with pytest.raises(BatchRejected):  # a stale unsure retry: counted in the meta "refused"
+        store.apply(_batch(9, worker="gone", age_ms=86_400_001, unsure=True, refused=100))
+    meta = client.hgetall(f"{tag}:meta")
+    assert (meta[b"auth_refused"], meta[b"refused"], meta[b"sentry_skipped"]) == (
+        b"5",
+        b"1",
+        b"2",
+    )
+    assert client.hget(f"{tag}:buffered", "w1") == b"3"  # the ARGV after it: still in place
+    assert store.read().refused == 5
+
+
 def test_same_batch_applied_twice_counts_once(
     make_redis_store: Callable[..., RedisStore],
 ) -> None:

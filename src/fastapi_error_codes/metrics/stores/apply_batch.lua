@@ -13,7 +13,8 @@
 --   4 workers  zset    worker id -> last flush (ms, Redis's clock)
 --   5 seq      hash    worker id -> last applied batch seq
 --   6 meta     hash    schema, created_ms, dropped, events_dropped, series_folded,
---                      flush_failures, sentry_skipped, refused
+--                      flush_failures, sentry_skipped, auth_refused (requests refused by
+--                      authentication), refused (stale retries this script refused)
 --   7 buffered hash    worker id -> errors it still held after its last flush
 --   8..        hash    the bucket hashes the counts refer to (bucket index 1 = KEYS[8])
 --
@@ -25,9 +26,10 @@
 --   7 max_events                8 dropped
 --   9 events dropped           10 series folded locally
 --  11 flush failures           12 Sentry captures skipped
---  13 buffered                 14 batch age (ms since its first attempt, worker's monotonic)
---  15 unsure: 1 when an earlier attempt may have been applied without the worker knowing
---  16 number of counts, n
+--  13 requests refused by authentication (the library's own endpoints: 401/403)
+--  14 buffered                 15 batch age (ms since its first attempt, worker's monotonic)
+--  16 unsure: 1 when an earlier attempt may have been applied without the worker knowing
+--  17 number of counts, n
 --   then n x 4: bucket index (0 = totals only), field, delta, bucket expiry (unix s)
 --   then the number of names, m, and m x 2: code, name
 --   then the events, oldest first
@@ -55,7 +57,7 @@ local worker = ARGV[3]
 local seq = tonumber(ARGV[4])
 local forget_ms = tonumber(ARGV[5])
 redis.call('ZADD', KEYS[4], now_ms, worker)
-redis.call('HSET', KEYS[7], worker, ARGV[13])
+redis.call('HSET', KEYS[7], worker, ARGV[14])
 
 -- Forget workers not seen for the forget window (a bounded number per call), with their seq.
 local gone = redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', now_ms - forget_ms, 'LIMIT', 0, 100)
@@ -70,7 +72,7 @@ if last then
   if seq <= tonumber(last) then
     return {0, now_ms}
   end
-elseif ARGV[15] == '1' and tonumber(ARGV[14]) >= forget_ms then
+elseif ARGV[16] == '1' and tonumber(ARGV[15]) >= forget_ms then
   -- The seq of an applied batch is kept while its worker is seen within the forget window;
   -- a retry older than that window finds no seq whether it was applied or not.
   redis.call('HINCRBY', KEYS[6], 'refused', 1)
@@ -84,8 +86,8 @@ redis.call('HSETNX', KEYS[6], 'schema', ARGV[1])
 local max_series = tonumber(ARGV[6])
 local series = redis.call('HLEN', KEYS[1]) - redis.call('HEXISTS', KEYS[1], overflow)
 local folded = tonumber(ARGV[10])
-local n = tonumber(ARGV[16])
-local i = 17
+local n = tonumber(ARGV[17])
+local i = 18
 local kept = {}
 for _ = 1, n do
   local b = tonumber(ARGV[i])
@@ -135,4 +137,5 @@ add('events_dropped', ARGV[9])
 add('series_folded', folded)
 add('flush_failures', ARGV[11])
 add('sentry_skipped', ARGV[12])
+add('auth_refused', ARGV[13])
 return {1, now_ms}

@@ -17,12 +17,15 @@ __all__ = ["MemoryStore"]
 
 _OVERFLOW: SeriesKey = (OVERFLOW_CODE, OVERFLOW_CODE)
 
+#: The fleet-wide counters, named as in the Redis meta hash: "refused" counts stale retries
+#: the store refused (not exported), "auth_refused" requests refused by authentication.
 _META = (
     "dropped",
     "events_dropped",
     "series_folded",
     "flush_failures",
     "sentry_skipped",
+    "auth_refused",
     "refused",
 )
 
@@ -113,6 +116,7 @@ class MemoryStore:
             self._meta["series_folded"] += folded
             self._meta["flush_failures"] += batch.flush_failures
             self._meta["sentry_skipped"] += batch.sentry_skipped
+            self._meta["auth_refused"] += batch.refused
         return True
 
     def _evict(self, now: float) -> None:
@@ -149,6 +153,7 @@ class MemoryStore:
                 created_s=self._created_s,
                 flush_failures=self._meta["flush_failures"],
                 sentry_skipped=self._meta["sentry_skipped"],
+                refused=self._meta["auth_refused"],
                 buffered=sum(self._buffered.get(w, 0) for w in alive),
             )
 

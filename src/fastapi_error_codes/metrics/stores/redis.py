@@ -115,7 +115,7 @@ def connect(
         if not path:
             raise ValueError("redis+sentinel:// URLs need the service name: .../mymaster[/db]")
         query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
-        sentinel = Sentinel(  # type: ignore[no-untyped-call]
+        sentinel = Sentinel(  # type: ignore[no-untyped-call,unused-ignore]
             hosts,
             socket_timeout=timeout,
             socket_connect_timeout=timeout,
@@ -125,7 +125,7 @@ def connect(
         )
         db = int(path[1]) if len(path) > 1 else 0
         find = sentinel.slave_for if replica else sentinel.master_for
-        master: Redis = find(  # type: ignore[no-untyped-call]
+        master: Redis = find(  # type: ignore[no-untyped-call,unused-ignore]
             path[0],
             db=db,
             retry=options["retry"],
@@ -308,6 +308,7 @@ class RedisStore:
             batch.series_folded,
             batch.flush_failures,
             batch.sentry_skipped,
+            batch.refused,
             batch.buffered,
             batch.age_ms,
             1 if batch.unsure else 0,
@@ -468,6 +469,8 @@ class RedisStore:
             created_s=created_ms / 1000 if created_ms else None,
             flush_failures=bad.count(meta.get("flush_failures")),
             sentry_skipped=bad.count(meta.get("sentry_skipped")),
+            # "auth_refused": the meta "refused" counts stale retries the script refused
+            refused=bad.count(meta.get("auth_refused")),
             buffered=sum(bad.count(v) for w, v in buffered_raw.items() if _text(w) in live_ids),
             eviction_policy=self._eviction_policy,
         )
