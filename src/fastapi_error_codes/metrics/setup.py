@@ -1,4 +1,10 @@
-"""setup_metrics: wire collector, exporter, Sentry and dashboard into a FastAPI app, once."""
+"""setup_metrics: wire collector, exporter, Sentry and dashboard into a FastAPI app, once.
+
+One collector per app tree: an app mounted in another one with metrics (``app.mount``) gives
+up its own components for those of the app it is mounted in when that app's middleware stack
+is built (:func:`_adopt`): its errors are counted once, by that app's collector, under the full
+route template, and its endpoints (if any) serve the same data.
+"""
 
 from __future__ import annotations
 
@@ -7,15 +13,25 @@ import logging
 import weakref
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from functools import partial
 from typing import Any, TypedDict
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import Response
+from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.routing import Mount, compile_path
 
+from .._tree import add_build_hook, app_chain, on_mount
 from ..handlers import installed_config, setup_exception_handler
-from ..observers import HandledError, add_error_observer, register_monitoring
+from ..observers import (
+    ErrorObserver,
+    HandledError,
+    add_error_observer,
+    register_monitoring,
+    remove_error_observer,
+)
 from ._http import route_template, store_unavailable_as_503
 from .auth import bearer_token_dependency
 from .collector import ErrorMetricsCollector
@@ -39,6 +55,69 @@ class MetricsComponents(TypedDict):
 
 _log = logging.getLogger("fastapi_error_codes.metrics")
 _STATE_KEY = "fastapi_error_codes_metrics"
+_NODE_KEY = "fastapi_error_codes_metrics_node"
+#: Attribute marking the library's own endpoint functions (the dashboard's are its methods).
+_OWN_ENDPOINT_ATTR = "__fastapi_error_codes_endpoint__"
+#: Statuses of a request the library's own endpoints refused (authentication).
+_REFUSED = frozenset({401, 403})
+
+
+class _Node:
+    """The monitoring of one app: the components its endpoints and observers use.
+
+    ``components`` are the app's own until it is found mounted in an app with metrics; then
+    they are that app's, and the observers this app registered are withdrawn (the outer app's
+    observers see its errors: counted once).
+    """
+
+    __slots__ = ("components", "gate", "observers", "own")
+
+    def __init__(self, components: MetricsComponents, gate: ReadGate) -> None:
+        self.own = components
+        self.components = components
+        self.gate = gate
+        self.observers: list[ErrorObserver] = []
+
+    def adopt(self, app: Starlette, outer: _Node) -> None:
+        """Use *outer*'s components from now on; this app's own are closed."""
+        if outer is self or self.components is outer.components:
+            return
+        for observer in self.observers:
+            remove_error_observer(app, observer)
+        collector = outer.components["collector"]
+        exporter = self.own["exporter"]
+        if exporter is not None:
+            self.own["exporter"] = outer.components["exporter"] or PrometheusExporter(collector)
+        dashboard = self.own["dashboard"]
+        if dashboard is not None:
+            dashboard.collector = collector
+            dashboard.gate = outer.gate
+        old_collector, old_gate = self.components["collector"], self.gate
+        self.components = outer.components
+        self.gate = outer.gate
+        for name, component in outer.components.items():
+            setattr(app.state, f"metrics_{name}", component)
+        setattr(app.state, _STATE_KEY, outer.components)
+        old_gate.close()
+        old_collector.close(timeout=0.5)
+
+
+def _node(app: object) -> _Node | None:
+    node = getattr(getattr(app, "state", None), _NODE_KEY, None)
+    return node if isinstance(node, _Node) else None
+
+
+def _adopt(parent: Starlette, sub: Starlette) -> None:
+    """An app with metrics mounted in one with metrics uses the outer app's components."""
+    inner = _node(sub)
+    if inner is None:
+        return
+    outer = next((n for n in map(_node, app_chain(parent)) if n is not None), None)
+    if outer is not None:
+        inner.adopt(sub, outer)
+
+
+on_mount(_adopt)
 
 
 def _close_at_exit(ref: weakref.ReferenceType[ErrorMetricsCollector]) -> None:
@@ -115,18 +194,16 @@ def setup_metrics(
         setup_exception_handler(app)
 
     record = collector.record
-    metrics_path = config.metrics_path if config.prometheus_enabled else None
-    dashboard: DashboardAPI | None = None  # set below; read by record_error at call time
 
     def record_error(request: Request, error: HandledError) -> None:
         scope = request.scope
+        # A 401/422/503 of /metrics or the dashboard (of this app or one mounted in it) is not
+        # an error of the app; a refused request is counted in its own self-health series.
+        if _is_own_endpoint(scope.get("endpoint")):
+            if error.status_code in _REFUSED:
+                collector.note_refused()
+            return
         path = route_template(scope)
-        # A 401/422/503 of /metrics or the dashboard is not an error of the app. The dashboard's
-        # routes are known by their endpoint (its bound methods), whatever prefix serves them.
-        if dashboard is not None and getattr(scope.get("endpoint"), "__self__", None) is dashboard:
-            return
-        if path is not None and path == metrics_path:
-            return
         try:
             record(
                 error.error_code,
@@ -154,6 +231,11 @@ def setup_metrics(
     deps = token_deps + user_deps
     # One gate per collector: /metrics and the dashboard share its threads, flights and cache.
     gate = app.state.metrics_read_gate = ReadGate(collector)
+    node = _Node(components, gate)
+    setattr(app.state, _NODE_KEY, node)
+    node.observers.append(record_error)
+    if sentry.enabled:
+        node.observers.append(sentry.observe)
     if config.prometheus_enabled:
         exporter = PrometheusExporter(collector)  # a clear ImportError without the extra
         components["exporter"] = app.state.metrics_exporter = exporter
@@ -163,9 +245,13 @@ def setup_metrics(
             accept = request.headers.get("accept")
             # Requests that ask for the same format share one read (and its result).
             key = ("metrics", choose_encoder(accept or "")[1])
+            own = node.own["exporter"]  # the outer app's collector once mounted in one
+            assert own is not None
             with store_unavailable_as_503():
-                body, content_type = await gate.read(key, partial(exporter.render, accept))
+                body, content_type = await node.gate.read(key, partial(own.render, accept))
             return Response(content=body, media_type=content_type)
+
+        setattr(metrics, _OWN_ENDPOINT_ATTR, True)
 
         app.add_api_route(
             config.metrics_path,
@@ -181,9 +267,15 @@ def setup_metrics(
         )
         components["dashboard"] = app.state.metrics_dashboard = dashboard
         # The router has no prefix of its own (as the original's): the app gives it one.
-        app.include_router(dashboard.router, prefix=config.dashboard_prefix)
+        app.include_router(
+            dashboard.router,
+            prefix=config.dashboard_prefix,
+            include_in_schema=config.include_in_schema,
+        )
     if not deps and (config.prometheus_enabled or config.dashboard_enabled):
         _warn_unprotected_once(config)
+    # Checked when the middleware stack is built: every route of the app is there by then.
+    add_build_hook(app, _check_paths)
 
     def startup() -> None:
         collector.start()
@@ -197,6 +289,109 @@ def setup_metrics(
     _wrap_lifespan(app, startup, shutdown)
     atexit.register(_close_at_exit, weakref.ref(collector))
     return components.copy()
+
+
+def _is_own_endpoint(endpoint: object) -> bool:
+    """Whether *endpoint* is /metrics or a dashboard endpoint of any app set up here."""
+    if getattr(endpoint, _OWN_ENDPOINT_ATTR, False) is True:
+        return True
+    return isinstance(getattr(endpoint, "__self__", None), DashboardAPI)
+
+
+@dataclass(frozen=True, slots=True)
+class _Claim:
+    """A path an app answers: a route's template, or a mount's prefix."""
+
+    path: str
+    endpoint: object
+    methods: frozenset[str] | None
+    position: int
+    name: str | None
+    mount: bool
+
+    @property
+    def ours(self) -> bool:
+        """Whether it is /metrics or a dashboard endpoint of the library."""
+        return not self.mount and _is_own_endpoint(self.endpoint)
+
+    def describe(self) -> str:
+        """The claim as an error message names it."""
+        module = getattr(self.endpoint, "__module__", None)
+        label = repr(self.name) if self.name else repr(self.path)
+        return f"{label} ({module})" if module else label
+
+
+def _claims(app: Starlette) -> list[_Claim]:
+    """Every path *app*'s routes answer, included routers flattened, in routing order."""
+    found: list[_Claim] = []
+    for position, route in enumerate(app.router.routes):
+        contexts = getattr(route, "effective_route_contexts", None)
+        if callable(contexts):  # FastAPI's included router (0.137 and later)
+            for context in contexts():
+                original = getattr(context, "original_route", None)
+                found.append(_claim(context.path, context.endpoint, original, position))
+            continue
+        path = getattr(route, "path", None)
+        if isinstance(path, str):
+            found.append(_claim(path, getattr(route, "endpoint", None), route, position))
+    return found
+
+
+def _claim(path: str, endpoint: object, route: object, position: int) -> _Claim:
+    methods = getattr(route, "methods", None)
+    return _Claim(
+        path=path,
+        endpoint=endpoint if endpoint is not None else getattr(route, "app", None),
+        methods=frozenset(methods) if methods else None,
+        position=position,
+        name=getattr(route, "name", None),
+        mount=isinstance(route, Mount),
+    )
+
+
+def _check_paths(app: Starlette) -> None:
+    """Refuse to start when the library's endpoints and the app's routes claim one path."""
+    node = _node(app)
+    if node is None:
+        return
+    config = node.own["collector"].config
+    claims = _claims(app)
+    for own in (c for c in claims if c.ours):
+        for other in (c for c in claims if not c.ours):
+            before = other.position < own.position
+            if not _collide(own, other, before=before):
+                continue
+            hint = (
+                "serve ours elsewhere (MetricsConfig.metrics_path='/error-metrics'), or "
+                "turn ours off (prometheus_enabled=False) and register the collector in the "
+                "app's registry: PrometheusExporter(collector, registry=prometheus_client."
+                "REGISTRY); see docs/API.md, 'Beside another /metrics'"
+                if own.path == config.metrics_path
+                else "move the dashboard (MetricsConfig.dashboard_prefix) or the route"
+            )
+            raise ValueError(
+                f"fastapi_error_codes: {own.path} is also served by the app's route "
+                f"{other.describe()}, added {'before' if before else 'after'} it: only one of "
+                f"them would answer. {hint}"
+            )
+
+
+def _collide(own: _Claim, other: _Claim, *, before: bool) -> bool:
+    """Whether *other* answers GET requests meant for *own* (or the reverse).
+
+    A mount shadows our route only when it comes first (``app.mount("/metrics", ...)``).
+    """
+    if other.mount:
+        prefix = other.path.rstrip("/")
+        return before and (own.path == prefix or own.path.startswith(prefix + "/"))
+    if other.methods is not None and "GET" not in other.methods:
+        return False
+    if other.path == own.path:
+        return True
+    return bool(
+        compile_path(own.path)[0].fullmatch(other.path)
+        or compile_path(other.path)[0].fullmatch(own.path)
+    )
 
 
 # setup_exception_handler(app, metrics_config=MetricsConfig(...)) lands here.
