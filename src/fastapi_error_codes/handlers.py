@@ -6,15 +6,12 @@ the body in the configured format, logs it (one line), and calls the observers o
 :mod:`fastapi_error_codes.observers` exactly once.
 
 Where the handlers sit: declared and framework errors are handled in Starlette's
-``ExceptionMiddleware``; any other exception by :class:`UnexpectedErrors`, the innermost of
-the app's middleware (added when the middleware stack is built). So an unexpected exception is
-answered inside the app's own middleware like any other error: that middleware (CORS, ...)
-sees a response, and nothing is re-raised for the server to log a second traceback. What
-still reaches Starlette's outermost ``ServerErrorMiddleware`` (an exception in
-a middleware, or one raised after the response started) goes to
-:meth:`ErrorResponder.server_error`, which answers and counts it while the server logs its
-traceback. Apps mounted in the app (``app.mount``) are answered and observed the same way
-(:mod:`fastapi_error_codes._tree`).
+``ExceptionMiddleware``. Any other exception (an unexpected one, one raised in a middleware,
+one raised after the response started) reaches Starlette's outermost ``ServerErrorMiddleware``
+and :meth:`ErrorResponder.server_error`, which answers and counts it; Starlette then re-raises
+it to the server, which logs its traceback (the handler's own line carries none: one traceback
+per exception, where a server without logging configured still shows it). Apps mounted in the
+app (``app.mount``) are answered and observed the same way (:mod:`fastapi_error_codes._tree`).
 """
 
 from __future__ import annotations
@@ -29,7 +26,6 @@ from typing import TYPE_CHECKING, Any, cast
 
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.middleware import Middleware
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse, Response
 from starlette.websockets import WebSocket
@@ -49,7 +45,7 @@ from fastapi_error_codes.openapi import install_openapi
 if TYPE_CHECKING:
     from fastapi import FastAPI
     from starlette.applications import Starlette
-    from starlette.types import ASGIApp, ExceptionHandler, Receive, Scope, Send
+    from starlette.types import ExceptionHandler
 
 __all__ = [
     "CONFIG_STATE_ATTR",
@@ -79,6 +75,10 @@ _HANDLED_TYPES: tuple[type[Exception], ...] = (
     StarletteHTTPException,
     RequestValidationError,
 )
+
+#: Scope key of the exception ``server_error`` answered last in this request: a mounted app's
+#: ServerErrorMiddleware re-raises it into the outer app's, which must not answer it again.
+_ANSWERED_KEY = "fastapi_error_codes.answered"
 
 #: The start of the message of the RuntimeError Starlette raises, from the error itself, when
 #: a handled exception comes after the response started (a failing streaming body).
@@ -158,6 +158,12 @@ class ErrorResponder:
                 and str(exc).startswith(_STARTED_MESSAGE)
             ):
                 exc = exc.__cause__
+        scope = conn.scope
+        if scope.get(_ANSWERED_KEY) is exc:
+            # A mounted app answered it already; its re-raise reached the outer app's
+            # ServerErrorMiddleware: the response is out, the error counted and logged once.
+            return Response(status_code=INTERNAL_STATUS)
+        scope[_ANSWERED_KEY] = exc
         return await self._answer(conn, exc, reraised=True)
 
     async def _answer(
@@ -365,7 +371,7 @@ class ErrorResponder:
         name = config.log_level_5xx if resolved.status_code >= 500 else config.log_level_4xx
         level = logging.getLevelName(name)
         if getattr(exc, LOGGED_ATTR, False):  # whoever raised it has logged it already
-            level = logging.DEBUG
+            level, with_traceback = logging.DEBUG, False
         if not _errors_log.isEnabledFor(level):
             return
         started = status != resolved.status_code
@@ -447,7 +453,6 @@ def _install(app: Starlette, responder: ErrorResponder) -> None:
     setattr(app.state, CONFIG_STATE_ATTR, responder.config)
     setattr(app.state, _RESPONDER_ATTR, responder)
     add_build_hook(app, _link_mounts)
-    add_build_hook(app, _innermost_catch)
     add_stack_wrapper(app, SentStatus)
     if app.middleware_stack is not None:  # already built: take the new handlers at the next call
         app.middleware_stack = None
@@ -455,44 +460,6 @@ def _install(app: Starlette, responder: ErrorResponder) -> None:
 
 def _link_mounts(app: Starlette) -> None:
     link_mounts(app)
-
-
-def _innermost_catch(app: Starlette) -> None:
-    """Make :class:`UnexpectedErrors` the innermost of *app*'s middleware (at each build)."""
-    responder = getattr(app.state, _RESPONDER_ATTR, None)
-    if not isinstance(responder, ErrorResponder):
-        return
-    kept = [m for m in app.user_middleware if getattr(m, "cls", None) is not UnexpectedErrors]
-    app.user_middleware[:] = [*kept, Middleware(UnexpectedErrors, responder=responder)]
-
-
-class UnexpectedErrors:
-    """ASGI middleware answering any exception no handler took, before the response started.
-
-    The innermost of the app's middleware: the app's own middleware sees the error response.
-    An exception after the response started goes on to ``ServerErrorMiddleware`` (whose
-    handler counts it with the status sent), as does anything raised in the middleware.
-    """
-
-    __slots__ = ("app", "responder")
-
-    def __init__(self, app: ASGIApp, responder: ErrorResponder) -> None:
-        """Wrap *app*; *responder* answers what it raises."""
-        self.app = app
-        self.responder = responder
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Run the app; answer an exception it raised, unless its response has started."""
-        try:
-            await self.app(scope, receive, send)
-        except Exception as exc:
-            kind = scope["type"]
-            if kind not in ("http", "websocket") or sent_status(scope) is not None:
-                raise
-            conn = Request(scope, receive) if kind == "http" else WebSocket(scope, receive, send)
-            response = await self.responder(conn, exc)
-            if response is not None:
-                await response(scope, receive, send)
 
 
 def _adopt(parent: Starlette, sub: Starlette) -> None:

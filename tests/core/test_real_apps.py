@@ -11,7 +11,6 @@ from typing import Any
 
 import pytest
 from fastapi import FastAPI, Request
-from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import StreamingResponse
 from fastapi.testclient import TestClient
 
@@ -62,7 +61,7 @@ def test_an_error_of_a_mounted_app_gets_our_body_and_is_observed_once() -> None:
     setup_exception_handler(app)
     seen = observe(app)
     app.mount("/admin", sub_app())  # after the setup, as apps often do
-    with TestClient(app) as client:
+    with TestClient(app, raise_server_exceptions=False) as client:
         response = client.get("/admin/items/3")
         crash = client.get("/admin/crash")
     assert response.status_code == 410
@@ -119,44 +118,100 @@ def test_an_observer_on_the_mounted_app_and_the_outer_one_each_run_once() -> Non
 # --- unexpected exceptions ---------------------------------------------------------------------
 
 
-def crashing_app() -> FastAPI:
+def test_an_unexpected_exception_is_answered_counted_once_and_left_to_the_server() -> None:
     app = FastAPI()
-    app.add_middleware(CORSMiddleware, allow_origins=["https://ui.example"])
     setup_exception_handler(app)
+    seen = observe(app)
 
     @app.get("/crash")
     def crash() -> None:
         raise RuntimeError("database exploded")
 
-    return app
-
-
-def test_an_unexpected_exception_is_answered_inside_the_apps_middleware() -> None:
-    app = crashing_app()
-    seen = observe(app)
-    # The default TestClient re-raises what reaches the server: nothing does.
-    with TestClient(app) as client:
-        response = client.get("/crash", headers={"Origin": "https://ui.example"})
-    assert response.status_code == 500
-    assert response.json()["error_code"] == 500
-    # The CORS middleware saw a response, not an exception: the browser can read the error.
-    assert response.headers["access-control-allow-origin"] == "https://ui.example"
-    assert len(seen) == 1
-
-
-def test_an_unexpected_exception_logs_one_line_with_one_traceback(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    with caplog.at_level(logging.DEBUG), TestClient(crashing_app()) as client:
+    # Starlette re-raises it to the server after the answer, as without the library.
+    with TestClient(app) as client, pytest.raises(RuntimeError, match="database exploded"):
         client.get("/crash")
-    tracebacks = [r for r in caplog.records if r.exc_info is not None]
-    assert len(tracebacks) == 1
-    (record,) = tracebacks
-    assert record.name == "fastapi_error_codes.errors"
-    assert record.levelno == logging.ERROR
-    fields = {k: getattr(record, k) for k in ("error_code", "status_code", "route", "method")}
-    assert fields == {"error_code": 500, "status_code": 500, "route": "/crash", "method": "GET"}
-    assert record.error_name == "InternalServerError"  # type: ignore[attr-defined]
+    with TestClient(app, raise_server_exceptions=False) as client:
+        response = client.get("/crash")
+    assert response.status_code == 500 and response.json()["error_code"] == 500
+    assert len(seen) == 2
+
+
+def test_a_mounted_apps_unexpected_exception_is_counted_once_at_any_depth() -> None:
+    inner = sub_app()
+    middle = FastAPI()
+    middle.mount("/v2", inner)
+    setup_exception_handler(middle)  # handlers of its own, in the middle
+    app = FastAPI()
+    app.mount("/admin", middle)
+    setup_exception_handler(app)
+    seen = observe(app)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        response = client.get("/admin/v2/crash")
+    assert response.status_code == 500 and response.json()["error_code"] == 500
+    # Each app's ServerErrorMiddleware sees the re-raised exception: one answer, one count.
+    assert [(e.error_code, route) for e, route in seen] == [(500, "/admin/v2/crash")]
+
+
+SERVER_SCRIPT = textwrap.dedent(
+    """
+    import logging, sys
+    import uvicorn
+    from fastapi import FastAPI
+    from fastapi_error_codes import BaseAppException, setup_exception_handler
+
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr)
+    app = FastAPI()
+    setup_exception_handler(app)
+
+    @app.get("/crash")
+    def crash():
+        raise RuntimeError("database exploded")
+
+    @app.get("/missing")
+    def missing():
+        raise BaseAppException(error_code=7404, status_code=404, message="missing")
+
+    uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="info")
+    """
+)
+
+
+def test_a_real_server_logs_one_traceback_per_unexpected_exception() -> None:
+    import socket
+    import time
+    import urllib.error
+    import urllib.request
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = subprocess.Popen(
+        [sys.executable, "-c", SERVER_SCRIPT, str(port)],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        statuses = []
+        for path in ("/crash", "/missing"):
+            while True:
+                try:
+                    urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5)
+                except urllib.error.HTTPError as exc:
+                    statuses.append(exc.code)
+                    break
+                except OSError:
+                    assert time.monotonic() < deadline, "the server did not start"
+                    time.sleep(0.1)
+    finally:
+        server.terminate()
+        _, stderr = server.communicate(timeout=30)
+    assert statuses == [500, 404]
+    assert stderr.count("Traceback (most recent call last)") == 1, stderr
+    assert stderr.count("RuntimeError: database exploded") == 1, stderr
+    ours = [line for line in stderr.splitlines() if "fastapi_error_codes.errors" in line]
+    assert len(ours) == 2, stderr  # one line per error: the 500 (no traceback) and the 404
+    assert any(line.startswith("INFO") and "-> 404" in line for line in ours), stderr
 
 
 def test_an_exception_of_a_middleware_is_answered_and_counted_once() -> None:
@@ -234,7 +289,7 @@ def test_an_unexpected_error_after_the_response_started_is_counted_once_as_500_c
 def test_levels_come_from_the_config(caplog: pytest.LogCaptureFixture) -> None:
     app = sub_app()
     setup_exception_handler(app, ErrorHandlerConfig(log_level_4xx="debug", log_level_5xx="WARNING"))
-    with caplog.at_level(logging.DEBUG), TestClient(app) as client:
+    with caplog.at_level(logging.DEBUG), TestClient(app, raise_server_exceptions=False) as client:
         client.get("/items/1")
         client.get("/crash")
     levels = [r.levelno for r in caplog.records if r.name == "fastapi_error_codes.errors"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 
 import pytest
@@ -205,3 +206,50 @@ def test_the_dashboard_can_stay_out_of_the_public_schema() -> None:
         paths = client.get("/openapi.json").json()["paths"]
         assert client.get("/api/metrics/summary").status_code == 200
     assert not [p for p in paths if p.startswith("/api/metrics") or p == "/metrics"]
+
+
+# --- logs ----------------------------------------------------------------------------------------
+
+
+def test_a_request_storm_logs_one_line_per_error(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    app = FastAPI()
+    setup_metrics(app, config())
+    app.mount("/admin", sub_app())
+
+    @app.get("/crash")
+    def crash() -> None:
+        raise RuntimeError("boom")
+
+    with caplog.at_level(logging.DEBUG), TestClient(app, raise_server_exceptions=False) as client:
+        for _ in range(50):
+            client.get("/admin/items/1")
+            client.get("/crash")
+    ours = [r for r in caplog.records if r.name.startswith("fastapi_error_codes")]
+    assert len(ours) == 100
+    assert sum(r.levelno == logging.INFO for r in ours) == 50  # the 410s
+    assert not [r for r in ours if r.exc_info]  # the server logs the re-raised 500s' tracebacks
+
+
+def test_an_outage_of_the_store_logs_once_not_per_scrape(caplog: pytest.LogCaptureFixture) -> None:
+    app = FastAPI()
+    down = config(redis_url=f"redis://127.0.0.1:{_closed_port()}/0", redis_timeout_ms=50)
+    setup_metrics(app, down)
+    with caplog.at_level(logging.DEBUG), TestClient(app) as client:
+        for _ in range(20):
+            assert client.get("/metrics").status_code == 503
+    loud = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    # One line per failure streak (reads, flushes), plus the once-per-process "unprotected".
+    assert sum("metrics store read failed" in m for m in loud) == 1
+    assert sum("flush to the metrics store failed" in m for m in loud) <= 1
+    assert all("read failed" in m or "flush" in m or "without protection" in m for m in loud)
+    assert not [r for r in caplog.records if r.exc_info is not None]
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])

@@ -127,7 +127,7 @@ class MetricsConfig(Settings):
     metrics_path: str = "/metrics"
     dashboard_prefix: str = "/api/metrics"
     auth_token: str | None = field(default=None, repr=False)
-    #: whether /metrics and the dashboard's JSON endpoints appear in the app's OpenAPI schema
+    #: whether the dashboard's JSON endpoints appear in the app's OpenAPI schema (/metrics never)
     include_in_schema: bool = True
     # --- Sentry policy ---
     sentry_capture_4xx: bool = False
