@@ -195,26 +195,25 @@ def link_mounts(app: Starlette) -> list[Starlette]:
     return linked
 
 
+def _add_once(app: Starlette, attr: str, item: Any) -> None:
+    """Append *item* to the list on ``app.state.<attr>`` (made if missing), unless there."""
+    items: list[Any] | None = getattr(app.state, attr, None)
+    if items is None:
+        items = []
+        setattr(app.state, attr, items)
+    if item not in items:
+        items.append(item)
+    install_build_hooks(app)
+
+
 def add_build_hook(app: Starlette, hook: BuildHook) -> None:
     """Run ``hook(app)`` whenever *app*'s middleware stack is built (startup, first request)."""
-    hooks: list[BuildHook] | None = getattr(app.state, _HOOKS_ATTR, None)
-    if hooks is None:
-        hooks = []
-        setattr(app.state, _HOOKS_ATTR, hooks)
-    if hook not in hooks:
-        hooks.append(hook)
-    install_build_hooks(app)
+    _add_once(app, _HOOKS_ATTR, hook)
 
 
 def add_stack_wrapper(app: Starlette, wrap: Callable[[ASGIApp], ASGIApp]) -> None:
     """Wrap *app*'s built middleware stack in *wrap* (an ASGI middleware class), once."""
-    wrappers: list[Callable[[ASGIApp], ASGIApp]] | None = getattr(app.state, _WRAPPERS_ATTR, None)
-    if wrappers is None:
-        wrappers = []
-        setattr(app.state, _WRAPPERS_ATTR, wrappers)
-    if wrap not in wrappers:
-        wrappers.append(wrap)
-    install_build_hooks(app)
+    _add_once(app, _WRAPPERS_ATTR, wrap)
 
 
 def install_build_hooks(app: Starlette) -> None:
