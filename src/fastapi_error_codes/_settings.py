@@ -213,9 +213,13 @@ def _settings_classes() -> list[type[Settings]]:
 
 
 def _warn_unknown(env: Mapping[str, str], prefix: str) -> None:
-    """Log each variable starting with *prefix* that no config reads, once per process."""
-    if not prefix:
-        return  # an empty prefix would make every variable of the environment suspect
+    """Log each ``FEC_`` variable that no config reads, once per process.
+
+    Only the library's own prefix is checked: an app that passes its own (``APP_``) shares it
+    with variables of its own, which are none of the library's business.
+    """
+    if prefix != ENV_PREFIX:
+        return
     candidates = [var for var in env if var.startswith(prefix)]
     if not candidates:
         return

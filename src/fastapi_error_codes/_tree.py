@@ -84,11 +84,17 @@ class MountLink:
         *concrete* is the request's concrete prefix up to this mount point; its end is the
         part this mount matched (``/org/42/admin`` ends with ``/admin``).
         """
-        for template, pattern in zip(self.templates, self._patterns, strict=True):
+        # Longest first: of /v2 and /beta/v2, a request through /beta/v2 is filed there.
+        candidates = sorted(zip(self.templates, self._patterns, strict=True), key=_longest)
+        for template, pattern in candidates:
             found = pattern.search(concrete)
             if found is not None:
                 return template, concrete[: found.start()]
         return (self.templates[0] if self.templates else ""), concrete
+
+
+def _longest(item: tuple[str, re.Pattern[str]]) -> int:
+    return -len(item[0])
 
 
 def _template_pattern(template: str) -> re.Pattern[str]:
@@ -166,6 +172,12 @@ def mounted_apps(app: Starlette) -> Iterator[tuple[str, Starlette]]:
                 yield template, sub
             elif isinstance(inner, Router):
                 yield from walk(list(inner.routes), template, depth + 1)
+        for route in routes:  # FastAPI's included routers (0.137 and later) keep their own
+            router = getattr(route, "original_router", None)
+            if isinstance(router, Router):
+                context = getattr(route, "include_context", None)
+                included = getattr(context, "prefix", "") or ""
+                yield from walk(list(router.routes), prefix + included, depth + 1)
 
     yield from walk(list(app.router.routes), "", 0)
 
@@ -180,19 +192,24 @@ def on_mount(hook: MountHook) -> None:
 
 
 def link_mounts(app: Starlette) -> list[Starlette]:
-    """Link every app mounted in *app* to it and run the mount hooks; returns the new ones."""
-    linked: list[Starlette] = []
+    """Link every app mounted in *app* to it and run the mount hooks; returns them.
+
+    The hooks run at every build (they are idempotent): a second ``setup_exception_handler``
+    reaches the apps mounted before it.
+    """
+    found: list[Starlette] = []
     for template, sub in mounted_apps(app):
         link = getattr(sub.state, LINK_ATTR, None)
         if not isinstance(link, MountLink) or link.parent is not app:
             link = MountLink(app)
             setattr(sub.state, LINK_ATTR, link)
-            linked.append(sub)
         link.add(template)
-    for sub in linked:
+        if sub not in found:
+            found.append(sub)
+    for sub in found:
         for hook in list(_mount_hooks):
             hook(app, sub)
-    return linked
+    return found
 
 
 def _add_once(app: Starlette, attr: str, item: Any) -> None:

@@ -24,6 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
+from fastapi import exception_handlers as fastapi_exception_handlers
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import HTTPConnection, Request
@@ -33,7 +34,7 @@ from starlette.websockets import WebSocket
 from fastapi_error_codes._bodies import build_body, json_safe
 from fastapi_error_codes._builtin import INTERNAL_STATUS, VALIDATION_STATUS, builtin_error
 from fastapi_error_codes._routes import route_template
-from fastapi_error_codes._sent import SentStatus, sent_status
+from fastapi_error_codes._sent import SentStatus, sent_record, sent_status
 from fastapi_error_codes._time import utc_timestamp
 from fastapi_error_codes._tree import add_build_hook, add_stack_wrapper, link_mounts, on_mount
 from fastapi_error_codes.config import ErrorHandlerConfig
@@ -66,6 +67,15 @@ _errors_log = logging.getLogger(ERRORS_LOGGER)
 CONFIG_STATE_ATTR = "fastapi_error_codes_config"
 #: ``app.state`` attribute holding the ErrorResponder (mounted apps adopt the same one).
 _RESPONDER_ATTR = "fastapi_error_codes_responder"
+#: ``app.state`` attribute: True on a mounted app answered by the responder of its parent.
+_ADOPTED_ATTR = "fastapi_error_codes_adopted"
+
+#: FastAPI's own default handlers: a mounted app that has only these has none of its own.
+_FASTAPI_DEFAULTS: tuple[object, ...] = (
+    fastapi_exception_handlers.http_exception_handler,
+    fastapi_exception_handlers.request_validation_exception_handler,
+    fastapi_exception_handlers.websocket_request_validation_exception_handler,
+)
 
 #: The keys the responder handles in Starlette's ExceptionMiddleware. Starlette moves an
 #: ``Exception`` (or 500) handler to its outermost ServerErrorMiddleware, which re-raises to
@@ -75,10 +85,6 @@ _HANDLED_TYPES: tuple[type[Exception], ...] = (
     StarletteHTTPException,
     RequestValidationError,
 )
-
-#: Scope key of the exception ``server_error`` answered last in this request: a mounted app's
-#: ServerErrorMiddleware re-raises it into the outer app's, which must not answer it again.
-_ANSWERED_KEY = "fastapi_error_codes.answered"
 
 #: The start of the message of the RuntimeError Starlette raises, from the error itself, when
 #: a handled exception comes after the response started (a failing streaming body).
@@ -158,12 +164,13 @@ class ErrorResponder:
                 and str(exc).startswith(_STARTED_MESSAGE)
             ):
                 exc = exc.__cause__
-        scope = conn.scope
-        if scope.get(_ANSWERED_KEY) is exc:
-            # A mounted app answered it already; its re-raise reached the outer app's
-            # ServerErrorMiddleware: the response is out, the error counted and logged once.
-            return Response(status_code=INTERNAL_STATUS)
-        scope[_ANSWERED_KEY] = exc
+        sent = sent_record(conn.scope)
+        if sent is not None:
+            if sent.answered is exc:
+                # A mounted app answered it already; its re-raise reached the outer app's
+                # ServerErrorMiddleware: the response is out, the error counted and logged once.
+                return Response(status_code=INTERNAL_STATUS)
+            sent.answered = exc
         return await self._answer(conn, exc, reraised=True)
 
     async def _answer(
@@ -440,16 +447,24 @@ def setup_exception_handler(
     if not isinstance(config, ErrorHandlerConfig):
         raise TypeError(f"config must be an ErrorHandlerConfig, got {type(config).__name__}")
     _install(app, ErrorResponder(config))
+    setattr(app.state, _ADOPTED_ATTR, False)  # set up by itself: its own config from now on
     install_openapi(app, config)
     if metrics_config is not None:
         setup_monitoring(app, metrics_config)
 
 
-def _install(app: Starlette, responder: ErrorResponder) -> None:
-    """Make *responder* answer every error of *app*, and of the apps mounted in it."""
-    for exc_type in _HANDLED_TYPES:
-        app.add_exception_handler(exc_type, cast("ExceptionHandler", responder))
-    app.add_exception_handler(Exception, cast("ExceptionHandler", responder.server_error))
+def _install(app: Starlette, responder: ErrorResponder, *, keep_own: bool = False) -> None:
+    """Make *responder* answer every error of *app*, and of the apps mounted in it.
+
+    *keep_own*: leave in place a handler the app registered itself (not FastAPI's default, not
+    ours): a mounted app keeps its own error pages.
+    """
+    handlers: list[tuple[type[Exception], Any]] = [(t, responder) for t in _HANDLED_TYPES]
+    handlers.append((Exception, responder.server_error))
+    for key, handler in handlers:
+        if keep_own and not _replaceable(app.exception_handlers.get(key)):
+            continue
+        app.add_exception_handler(key, cast("ExceptionHandler", handler))
     setattr(app.state, CONFIG_STATE_ATTR, responder.config)
     setattr(app.state, _RESPONDER_ATTR, responder)
     add_build_hook(app, _link_mounts)
@@ -462,11 +477,32 @@ def _link_mounts(app: Starlette) -> None:
     link_mounts(app)
 
 
+def _replaceable(handler: object) -> bool:
+    """Whether *handler* is none, FastAPI's default, or the library's (not the app's own)."""
+    if handler is None or handler in _FASTAPI_DEFAULTS:
+        return True
+    return isinstance(handler, ErrorResponder) or isinstance(
+        getattr(handler, "__self__", None), ErrorResponder
+    )
+
+
 def _adopt(parent: Starlette, sub: Starlette) -> None:
-    """A mounted app without handlers of its own is answered by its parent's responder."""
+    """A mounted app without our handlers is answered by its parent's responder.
+
+    One that called ``setup_exception_handler`` itself keeps its own config; handlers the app
+    registered itself (its error pages) stay. Runs at every build of the parent: a new config
+    of the parent reaches the apps it adopted.
+    """
     responder = getattr(parent.state, _RESPONDER_ATTR, None)
-    if isinstance(responder, ErrorResponder) and installed_config(sub) is None:
-        _install(sub, responder)
+    if not isinstance(responder, ErrorResponder):
+        return
+    adopted = getattr(sub.state, _ADOPTED_ATTR, False)
+    if installed_config(sub) is not None and not adopted:
+        return  # set up by itself
+    if adopted and getattr(sub.state, _RESPONDER_ATTR, None) is responder:
+        return
+    _install(sub, responder, keep_own=True)
+    setattr(sub.state, _ADOPTED_ATTR, True)
 
 
 on_mount(_adopt)

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from fastapi import FastAPI
 
 from fastapi_error_codes._guard import FailureGuard
+from fastapi_error_codes._sent import sent_record
 from fastapi_error_codes._tree import app_chain, parent_of
 
 __all__ = [
@@ -109,19 +110,28 @@ def get_error_observers(app: ASGIApp) -> list[ErrorObserver]:
 def notify(request: Request, error: HandledError) -> None:
     """Call every observer of the request's app, and of the apps it is mounted in, once each.
 
+    The outermost app with the library's handlers that the request entered is one of them
+    even when no link leads there from the request's app.
+
     Failures are counted, logged once and swallowed.
     """
-    app = request.scope.get("app")
+    scope = request.scope
+    app = scope.get("app")
+    sent = sent_record(scope)
+    root = sent.root if sent is not None else app
     observers: _ObserverList | None = getattr(getattr(app, "state", None), _STATE_KEY, None)
-    if parent_of(app) is None:  # the usual case: an app mounted nowhere
+    if root is app and parent_of(app) is None:  # the usual case: an app mounted nowhere
         if observers:
             guard = observers.guard
             for observer in observers:
                 with guard:
                     observer(request, error)
         return
+    chain = list(app_chain(app))
+    if root not in chain:  # an app the links do not reach (behind an opaque wrapper, ...)
+        chain.extend(app_chain(root))
     called: list[ErrorObserver] = []
-    for current in app_chain(app):
+    for current in chain:
         found: _ObserverList | None = getattr(current.state, _STATE_KEY, None)
         for observer in found or ():
             if observer in called:

@@ -326,3 +326,115 @@ def test_an_app_without_logging_configured_prints_nothing() -> None:
     )
     assert run.returncode == 0, run.stderr
     assert run.stderr == ""
+
+
+# --- mounted apps in the ways real apps mount them ------------------------------------------
+
+
+class CopiesScope:
+    """A wrapper passing a copy of the scope on, as some ASGI middlewares do."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        await self.app(dict(scope), receive, send)
+
+
+def test_a_mounted_app_keeps_its_own_error_pages() -> None:
+    from fastapi import HTTPException
+    from fastapi.responses import PlainTextResponse
+
+    legacy = sub_app()
+
+    @legacy.exception_handler(HTTPException)
+    async def page(request: Request, exc: HTTPException) -> PlainTextResponse:
+        return PlainTextResponse(f"legacy page {exc.status_code}", status_code=exc.status_code)
+
+    @legacy.get("/teapot")
+    def teapot() -> None:
+        raise HTTPException(status_code=418)
+
+    app = FastAPI()
+    setup_exception_handler(app)
+    seen = observe(app)
+    app.mount("/legacy", legacy)
+    with TestClient(app) as client:
+        assert client.get("/legacy/teapot").text == "legacy page 418"  # its own handler
+        declared = client.get("/legacy/items/1")  # no handler of its own for these
+    assert declared.json()["error_code"] == 7410
+    assert [e.error_code for e, _ in seen] == [7410]  # its own pages are its business
+
+
+def test_an_app_mounted_in_an_included_router_is_answered_and_counted() -> None:
+    from fastapi import APIRouter
+
+    router = APIRouter()
+    router.mount("/admin", sub_app())
+    app = FastAPI()
+    setup_exception_handler(app)
+    seen = observe(app)
+    app.include_router(router, prefix="/api")
+    with TestClient(app) as client:
+        response = client.get("/api/admin/items/1")
+    assert response.status_code == 410 and response.json()["error_code"] == 7410
+    assert [e.error_code for e, _ in seen] == [7410]
+
+
+def test_a_wrapper_copying_the_scope_does_not_double_count() -> None:
+    app = FastAPI()
+    setup_exception_handler(app)
+    seen = observe(app)
+    app.mount("/admin", CopiesScope(sub_app()))
+    with TestClient(app, raise_server_exceptions=False) as client:
+        assert client.get("/admin/crash").status_code == 500
+        assert client.get("/admin/items/1").status_code == 410
+    assert [e.error_code for e, _ in seen] == [500, 7410]
+
+
+def test_streaming_and_middleware_errors_of_a_mounted_app_count_once() -> None:
+    sub = streaming_app(gone())
+
+    @sub.middleware("http")
+    async def broken(request: Request, call_next: Any) -> Any:
+        if request.url.path.endswith("/broken"):
+            raise RuntimeError("middleware exploded")
+        return await call_next(request)
+
+    app = FastAPI()
+    app.mount("/v1", sub)
+    setup_exception_handler(app)
+    seen = observe(app)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        assert client.get("/v1/export").status_code == 200
+        assert client.get("/v1/broken").status_code == 500
+    assert [(e.error_code, e.status_code, e.response_started) for e, _ in seen] == [
+        (7410, 200, True),
+        (500, 500, False),
+    ]
+
+
+def test_a_new_config_of_the_outer_app_reaches_the_apps_it_answers() -> None:
+    app = FastAPI()
+    setup_exception_handler(app)
+    app.mount("/admin", sub_app())
+    with TestClient(app) as client:
+        first = client.get("/admin/items/1")
+    setup_exception_handler(app, ErrorHandlerConfig(response_format="problem+json"))
+    with TestClient(app) as client:
+        second = client.get("/admin/items/1")
+    assert first.headers["content-type"] == "application/json"
+    assert second.headers["content-type"] == "application/problem+json"
+
+
+def test_of_two_mount_points_the_longer_one_that_matches_names_the_route() -> None:
+    inner = sub_app()
+    app = FastAPI()
+    app.mount("/beta/v2", inner)
+    app.mount("/v2", inner)
+    setup_exception_handler(app)
+    seen = observe(app)
+    with TestClient(app) as client:
+        client.get("/beta/v2/items/1")
+        client.get("/v2/items/1")
+    assert [route for _, route in seen] == ["/beta/v2/items/{item_id}", "/v2/items/{item_id}"]

@@ -253,3 +253,67 @@ def _closed_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def test_a_catch_all_route_after_the_setup_shadows_nothing() -> None:
+    app = FastAPI()
+    setup_metrics(app, config())
+
+    @app.get("/{full_path:path}")
+    def spa(full_path: str) -> str:
+        return "index.html"
+
+    @app.websocket("/metrics")
+    async def live(websocket: object) -> None:
+        return None
+
+    with TestClient(app) as client:
+        assert "fastapi_errors_total" in client.get("/metrics").text
+        assert client.get("/app/settings").json() == "index.html"
+
+
+def test_a_catch_all_route_before_the_setup_stops_the_startup() -> None:
+    app = FastAPI()
+
+    @app.get("/{full_path:path}")
+    def spa(full_path: str) -> str:
+        return "index.html"
+
+    setup_metrics(app, config())
+    clash = r"/metrics is also served by the app's route 'spa'"
+    with pytest.raises(ValueError, match=clash), TestClient(app):
+        pass
+
+
+def test_refusals_by_a_mounted_apps_endpoints_count_in_the_outer_collector() -> None:
+    sub = sub_app()
+    setup_metrics(sub, config(auth_token=TOKEN))
+    app = FastAPI()
+    setup_metrics(app, config(auth_token=TOKEN))
+    app.mount("/admin", sub)
+    with TestClient(app) as client:
+        assert client.get("/admin/metrics").status_code == 401
+        assert client.get("/admin/api/metrics/summary").status_code == 401
+        text = client.get("/metrics", headers=AUTH).text
+    assert samples(text, "fastapi_errors_refused_total") == {(): 2.0}
+
+
+def test_a_mounted_apps_lifespan_run_by_the_outer_one_starts_nothing_twice() -> None:
+    from contextlib import asynccontextmanager
+    from typing import Any
+
+    sub = sub_app()
+    setup_metrics(sub, config())
+    own_collector = sub.state.metrics_collector
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> Any:
+        async with sub.router.lifespan_context(sub):  # a common way to run a sub-app's lifespan
+            yield
+
+    app = FastAPI(lifespan=lifespan)
+    setup_metrics(app, config())
+    app.mount("/admin", sub)
+    with TestClient(app):
+        assert not own_collector.flusher.running  # adopted and closed: not started again
+        assert app.state.metrics_collector.flusher.running

@@ -21,7 +21,7 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.responses import Response
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
-from starlette.routing import Mount, compile_path
+from starlette.routing import Mount, WebSocketRoute, compile_path
 
 from .._tree import add_build_hook, app_chain, on_mount
 from ..handlers import installed_config, setup_exception_handler
@@ -278,10 +278,14 @@ def setup_metrics(
     add_build_hook(app, _check_paths)
 
     def startup() -> None:
+        if node.components is not node.own:  # mounted in an app with metrics: that one runs
+            return
         collector.start()
         sentry.initialize()
 
     def shutdown() -> None:
+        if node.components is not node.own:
+            return
         collector.close()
         sentry.flush(timeout=2.0)
         gate.close()
@@ -308,6 +312,7 @@ class _Claim:
     position: int
     name: str | None
     mount: bool
+    websocket: bool = False
 
     @property
     def ours(self) -> bool:
@@ -346,6 +351,7 @@ def _claim(path: str, endpoint: object, route: object, position: int) -> _Claim:
         position=position,
         name=getattr(route, "name", None),
         mount=isinstance(route, Mount),
+        websocket=isinstance(route, WebSocketRoute),
     )
 
 
@@ -377,10 +383,15 @@ def _check_paths(app: Starlette) -> None:
 
 
 def _collide(own: _Claim, other: _Claim, *, before: bool) -> bool:
-    """Whether *other* answers GET requests meant for *own* (or the reverse).
+    """Whether one of the two GET routes keeps the other from answering what it should.
 
-    A mount shadows our route only when it comes first (``app.mount("/metrics", ...)``).
+    Routing takes the first match: a route (or mount) added *before* ours collides when it
+    matches our path (``/metrics``, ``/{anything}``); one added *after* ours when ours matches
+    its path (the same path; ``/api/metrics/by-code/latest``). A catch-all added after ours
+    (an SPA fallback) shadows nothing.
     """
+    if other.websocket:
+        return False
     if other.mount:
         prefix = other.path.rstrip("/")
         return before and (own.path == prefix or own.path.startswith(prefix + "/"))
@@ -388,10 +399,9 @@ def _collide(own: _Claim, other: _Claim, *, before: bool) -> bool:
         return False
     if other.path == own.path:
         return True
-    return bool(
-        compile_path(own.path)[0].fullmatch(other.path)
-        or compile_path(other.path)[0].fullmatch(own.path)
-    )
+    if before:
+        return compile_path(other.path)[0].fullmatch(own.path) is not None
+    return compile_path(own.path)[0].fullmatch(other.path) is not None
 
 
 # setup_exception_handler(app, metrics_config=MetricsConfig(...)) lands here.
