@@ -76,6 +76,7 @@ def test_a_mounted_app_with_metrics_of_its_own_shares_the_outer_collector() -> N
         (event, _) = client.get("/api/metrics/recent").json()["events"]
     # One collector: the mounted app's endpoints serve the outer one's data.
     assert sub.state.metrics_collector is app.state.metrics_collector
+    assert sub.state.metrics_read_gate is app.state.metrics_read_gate
     assert sub_collector is not app.state.metrics_collector
     assert outer["total_errors"] == inner["total_errors"] == 2
     assert samples(inner_metrics, "fastapi_errors_total") == {(): 2.0}

@@ -98,6 +98,7 @@ class _Node:
         for name, component in outer.components.items():
             setattr(app.state, f"metrics_{name}", component)
         setattr(app.state, _STATE_KEY, outer.components)
+        app.state.metrics_read_gate = outer.gate
         old_gate.close()
         old_collector.close(timeout=0.5)
 
