@@ -103,11 +103,16 @@ def _template_pattern(template: str) -> re.Pattern[str]:
     return re.compile("[^/]+".join(re.escape(part) for part in parts) + r"\Z")
 
 
+def _link(app: object) -> MountLink | None:
+    """Where *app* is mounted, once the app it is mounted in was built; else None."""
+    link = getattr(getattr(app, "state", None), LINK_ATTR, None)
+    return link if isinstance(link, MountLink) else None
+
+
 def parent_of(app: object) -> Starlette | None:
     """The app *app* is mounted in, once that app's middleware stack was built; else None."""
-    state = getattr(app, "state", None)
-    link = getattr(state, LINK_ATTR, None) if state is not None else None
-    return link.parent if isinstance(link, MountLink) else None
+    link = _link(app)
+    return link.parent if link is not None else None
 
 
 def app_chain(app: object) -> Iterator[Any]:
@@ -123,9 +128,7 @@ def app_chain(app: object) -> Iterator[Any]:
 def mount_prefix(scope: Mapping[str, Any]) -> str:
     """The path template the request's app is mounted at (``/admin``), or ``""``."""
     app = scope.get("app")
-    state = getattr(app, "state", None)
-    link = getattr(state, LINK_ATTR, None) if state is not None else None
-    if not isinstance(link, MountLink):
+    if _link(app) is None:
         return ""
     # The concrete prefix of this request: its root_path less the server's own root path.
     root_path = scope.get("root_path", "")
@@ -133,10 +136,10 @@ def mount_prefix(scope: Mapping[str, Any]) -> str:
     concrete = root_path[len(app_root) :] if isinstance(root_path, str) else ""
     parts: list[str] = []
     for current in app_chain(app):
-        current_link = getattr(current.state, LINK_ATTR, None)
-        if not isinstance(current_link, MountLink):
+        link = _link(current)
+        if link is None:
             break
-        template, concrete = current_link.template_for(concrete)
+        template, concrete = link.template_for(concrete)
         parts.append(template)
     return "".join(reversed(parts))
 
@@ -191,16 +194,16 @@ def on_mount(hook: MountHook) -> None:
         _mount_hooks.append(hook)
 
 
-def link_mounts(app: Starlette) -> list[Starlette]:
-    """Link every app mounted in *app* to it and run the mount hooks; returns them.
+def link_mounts(app: Starlette) -> None:
+    """Link every app mounted in *app* to it and run the mount hooks (a build hook).
 
     The hooks run at every build (they are idempotent): a second ``setup_exception_handler``
     reaches the apps mounted before it.
     """
     found: list[Starlette] = []
     for template, sub in mounted_apps(app):
-        link = getattr(sub.state, LINK_ATTR, None)
-        if not isinstance(link, MountLink) or link.parent is not app:
+        link = _link(sub)
+        if link is None or link.parent is not app:
             link = MountLink(app)
             setattr(sub.state, LINK_ATTR, link)
         link.add(template)
@@ -209,7 +212,6 @@ def link_mounts(app: Starlette) -> list[Starlette]:
     for sub in found:
         for hook in list(_mount_hooks):
             hook(app, sub)
-    return found
 
 
 def _add_once(app: Starlette, attr: str, item: Any) -> None:

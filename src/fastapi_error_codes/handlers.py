@@ -467,14 +467,10 @@ def _install(app: Starlette, responder: ErrorResponder, *, keep_own: bool = Fals
         app.add_exception_handler(key, cast("ExceptionHandler", handler))
     setattr(app.state, CONFIG_STATE_ATTR, responder.config)
     setattr(app.state, _RESPONDER_ATTR, responder)
-    add_build_hook(app, _link_mounts)
+    add_build_hook(app, link_mounts)
     add_stack_wrapper(app, SentStatus)
     if app.middleware_stack is not None:  # already built: take the new handlers at the next call
         app.middleware_stack = None
-
-
-def _link_mounts(app: Starlette) -> None:
-    link_mounts(app)
 
 
 def _replaceable(handler: object) -> bool:
