@@ -230,8 +230,8 @@ def add_build_hook(app: Starlette, hook: BuildHook) -> None:
     _add_once(app, _HOOKS_ATTR, hook)
 
 
-def add_stack_wrapper(app: Starlette, wrap: Callable[[ASGIApp], ASGIApp]) -> None:
-    """Wrap *app*'s built middleware stack in *wrap* (an ASGI middleware class), once."""
+def add_stack_wrapper(app: Starlette, wrap: Callable[[ASGIApp, Starlette], ASGIApp]) -> None:
+    """Wrap *app*'s built middleware stack in ``wrap(stack, app)`` (an ASGI middleware), once."""
     _add_once(app, _WRAPPERS_ATTR, wrap)
 
 
@@ -246,7 +246,7 @@ def install_build_hooks(app: Starlette) -> None:
             hook(app)
         stack = original()
         for wrap in list(getattr(app.state, _WRAPPERS_ATTR, None) or ()):
-            stack = wrap(stack)
+            stack = wrap(stack, app)
         return stack
 
     app.build_middleware_stack = build_middleware_stack  # type: ignore[method-assign]

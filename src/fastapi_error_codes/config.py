@@ -26,6 +26,12 @@ _LOCALE_RE = re.compile(r"^[A-Za-z]{1,8}(?:[-_][A-Za-z0-9]{1,8})*$")
 _URI_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:\S+$")
 
 
+#: ``app.state`` attribute holding the ErrorHandlerConfig once the handlers are installed.
+CONFIG_STATE_ATTR = "fastapi_error_codes_config"
+
+_HEADER_RE = re.compile(r"[A-Za-z0-9-]{1,64}")
+
+
 def _check_locale(name: str, value: object) -> None:
     if not isinstance(value, str) or not _LOCALE_RE.match(value):
         raise ValueError(
@@ -75,6 +81,11 @@ class ErrorHandlerConfig(Settings):
     log_level_4xx: LogLevel = "INFO"
     #: Level of the one log line of each answered 5xx (with the traceback if unexpected).
     log_level_5xx: LogLevel = "ERROR"
+    #: Header the request id is read from and sent back in (None: no request ids). A valid
+    #: incoming id (1-64 of letters, digits and ``._:+/=@-``) is kept; otherwise one is made.
+    request_id_header: str | None = "X-Request-ID"
+    #: Also put ``request_id`` (and ``trace_id`` when known) in every error body.
+    request_id_in_body: bool = False
     #: Declared classes that replace the built-in framework errors, keyed by HTTP status.
     framework_errors: Mapping[int, type[BaseAppException]] = field(
         default_factory=lambda: MappingProxyType({}), metadata={"env": False}
@@ -116,6 +127,14 @@ class ErrorHandlerConfig(Settings):
             raise ValueError(
                 "ErrorHandlerConfig.problem_type_base must be an absolute URI such as "
                 f"'https://errors.example.com', got {self.problem_type_base!r}"
+            )
+        header = self.request_id_header
+        if header is not None and (
+            not isinstance(header, str) or _HEADER_RE.fullmatch(header) is None
+        ):
+            raise ValueError(
+                "ErrorHandlerConfig.request_id_header must be a header name (1-64 of letters, "
+                f"digits and -), or None for no request ids; got {header!r}"
             )
         self._check_framework_errors()
 

@@ -36,8 +36,9 @@ from fastapi_error_codes._builtin import INTERNAL_STATUS, VALIDATION_STATUS, bui
 from fastapi_error_codes._routes import route_template
 from fastapi_error_codes._sent import SentStatus, sent_record, sent_status
 from fastapi_error_codes._time import utc_timestamp
+from fastapi_error_codes._trace import mark_span
 from fastapi_error_codes._tree import add_build_hook, add_stack_wrapper, link_mounts, on_mount
-from fastapi_error_codes.config import ErrorHandlerConfig
+from fastapi_error_codes.config import CONFIG_STATE_ATTR, ErrorHandlerConfig
 from fastapi_error_codes.errors import BaseAppException, ErrorInfo
 from fastapi_error_codes.i18n import MessageProvider, format_message, negotiate_locale
 from fastapi_error_codes.observers import HandledError, notify, setup_monitoring
@@ -63,8 +64,6 @@ _log = logging.getLogger("fastapi_error_codes")
 ERRORS_LOGGER = "fastapi_error_codes.errors"
 _errors_log = logging.getLogger(ERRORS_LOGGER)
 
-#: ``app.state`` attribute holding the ErrorHandlerConfig once the handlers are installed.
-CONFIG_STATE_ATTR = "fastapi_error_codes_config"
 #: ``app.state`` attribute holding the ErrorResponder (mounted apps adopt the same one).
 _RESPONDER_ATTR = "fastapi_error_codes_responder"
 #: ``app.state`` attribute: True on a mounted app answered by the responder of its parent.
@@ -193,6 +192,7 @@ class ErrorResponder:
                 request, resolved, exc, localise=False, reraised=reraised
             )
         try:
+            mark_span(handled.error_code, handled.error_name, handled.status_code)
             notify(request, handled)
         except Exception:  # notify swallows observer errors; this guards the lookup itself
             _log.debug("fastapi_error_codes: notifying observers failed", exc_info=True)
@@ -311,6 +311,9 @@ class ErrorResponder:
         *reraised*: Starlette re-raises *exc* to the server afterwards (which logs it).
         """
         config = self.config
+        record = sent_record(request.scope)
+        request_id = record.request_id if record is not None else None
+        trace_id = record.trace_id if record is not None else None
         detail = json_safe(resolved.detail)
         params = detail if isinstance(detail, dict) else {}
         if localise:
@@ -329,6 +332,11 @@ class ErrorResponder:
             instance=json_safe(request.url.path),
             type_base=config.problem_type_base,
         )
+        if config.request_id_in_body:
+            if request_id is not None:
+                body["request_id"] = request_id
+            if trace_id is not None:
+                body["trace_id"] = trace_id
         headers = dict(resolved.headers or {})
         vary = [v for k, v in headers.items() if k.lower() == "vary"]
         headers = {
@@ -344,15 +352,8 @@ class ErrorResponder:
         )
         # A response that started before the error (a streaming body) cannot be replaced:
         # the client got its status, and the error is counted with that status.
-        sent = sent_status(request.scope) if reraised else None
+        sent = record.status if reraised and record is not None else None
         status = resolved.status_code if sent is None else sent
-        self._log(
-            request,
-            resolved,
-            exc,
-            status,
-            with_traceback=resolved.status_code >= 500 and not reraised,
-        )
         handled = HandledError(
             error_code=resolved.error_code,
             error_name=resolved.error_name,
@@ -361,20 +362,30 @@ class ErrorResponder:
             detail={"errors": resolved.errors} if resolved.errors is not None else detail,
             exception=exc,
             response_started=sent is not None,
+            request_id=request_id,
+            trace_id=trace_id,
         )
+        self._log(
+            request,
+            resolved,
+            handled,
+            with_traceback=resolved.status_code >= 500 and not reraised,
+        )
+        if record is not None:
+            record.error = handled  # request counting counts it by route, once
         return response, handled
 
     def _log(
         self,
         request: Request,
         resolved: _Resolved,
-        exc: Exception,
-        status: int,
+        handled: HandledError,
         *,
         with_traceback: bool,
     ) -> None:
         """The one line of an answered error: its level by class, structured fields in extra."""
         config = self.config
+        exc, status = handled.exception, handled.status_code
         name = config.log_level_5xx if resolved.status_code >= 500 else config.log_level_4xx
         level = logging.getLevelName(name)
         if getattr(exc, LOGGED_ATTR, False):  # whoever raised it has logged it already
@@ -384,13 +395,14 @@ class ErrorResponder:
         started = status != resolved.status_code
         _errors_log.log(
             level,
-            "%s %s -> %d %s (error_code=%d)%s",
+            "%s %s -> %d %s (error_code=%d)%s%s",
             request.method,
             request.url.path,
             status,
             resolved.error_name,
             resolved.error_code,
             " after the response started" if started else "",
+            f" request_id={handled.request_id}" if handled.request_id else "",
             exc_info=exc if with_traceback else None,
             extra={
                 "error_code": resolved.error_code,
@@ -398,6 +410,8 @@ class ErrorResponder:
                 "status_code": status,
                 "route": route_template(request.scope),
                 "method": request.method,
+                "request_id": handled.request_id,
+                "trace_id": handled.trace_id,
             },
         )
 

@@ -60,6 +60,9 @@ class HandledError:
     #: True when the response had started before the error (a failing streaming body):
     #: ``status_code`` is then the status the client got, not the error's own.
     response_started: bool = False
+    #: The request's id (sent back in ``X-Request-ID``) and its W3C trace id, when known.
+    request_id: str | None = None
+    trace_id: str | None = None
 
 
 #: A callable the handlers call with the request and each error they answered.

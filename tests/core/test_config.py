@@ -149,6 +149,8 @@ def test_to_dict_and_from_dict_round_trip(registry: ErrorRegistry, tmp_path: Pat
         "problem_type_base": None,
         "log_level_4xx": "INFO",
         "log_level_5xx": "ERROR",
+        "request_id_header": "X-Request-ID",
+        "request_id_in_body": False,
         "framework_errors": {404: Missing},  # classes round-trip as objects
     }
     assert type(data["framework_errors"]) is dict

@@ -12,6 +12,11 @@ briefly: when ``WAKE_AT`` of them wait, ``on_full`` wakes the flusher, which tak
 (``take_events()``) and keeps them encoded, masked and size-capped. At most ``RAW_RING`` raw
 events are held; past that the oldest are dropped (counted as events dropped, never as
 errors). ``drain()`` hands everything to the flusher in O(1) under the same lock.
+
+``count_request()`` is the per-request hot path of request counting: under the same lock it
+counts the response by (route, method, status class) and, for an error response, the error by
+(code, name, status, route, method), keeping the newest request and trace ids of that series
+as its exemplar. Those route series have a cap of their own (``max_route_series``).
 """
 
 from __future__ import annotations
@@ -26,14 +31,41 @@ from dataclasses import dataclass
 from typing import Any
 
 from .config import MetricsConfig
-from .models import OVERFLOW_CODE, SeriesKey
+from .models import (
+    OTHER,
+    OVERFLOW_CODE,
+    RouteErrorKey,
+    SeriesKey,
+    folded_request,
+    folded_route_error,
+)
 
-__all__ = ["Drained", "LocalBuffer", "RawEvent"]
+__all__ = [
+    "METHODS",
+    "UNMATCHED_ROUTE",
+    "Drained",
+    "Exemplar",
+    "LocalBuffer",
+    "RawEvent",
+]
 
 #: One recorded error as the hot path keeps it: (event number, time by this worker's clock,
-#: code, name, status, message, detail, path, method).
-RawEvent = tuple[int, float, int, str, int, str, Any, "str | None", "str | None"]
+#: code, name, status, message, detail, path, method, request id, trace id).
+RawEvent = tuple[
+    int, float, int, str, int, str, Any, "str | None", "str | None", "str | None", "str | None"
+]
 _Cells = dict[SeriesKey, int]
+#: The newest request of an error-by-route series: (request id, trace id, Sentry event id,
+#: time by the fleet's clock).
+Exemplar = tuple["str | None", "str | None", "str | None", float]
+_RouteCells = dict[Any, int]
+
+#: The route of a request no route matched (never the raw path).
+UNMATCHED_ROUTE = "<unmatched>"
+#: Methods counted under their own name; any other is counted as ``other``.
+METHODS = frozenset(
+    {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"}
+)
 
 #: Raw events held at most (the newest); the flusher takes them long before, normally.
 RAW_RING = 256
@@ -67,6 +99,12 @@ class Drained:
     refused: int
     #: prefix of this process's event ids (an event's id is the prefix and its number)
     id_prefix: str
+    #: bucket start (s) -> request series (3-tuples) and error-by-route series (5-tuples)
+    routes: dict[int, _RouteCells]
+    #: error-by-route series -> its newest request (the exemplar)
+    exemplars: dict[RouteErrorKey, Exemplar]
+    #: route series folded into ``other`` past ``max_route_series`` (requests and errors)
+    route_folded: int
 
     @property
     def recorded(self) -> int:
@@ -120,6 +158,12 @@ class LocalBuffer:
         self._refused = 0
         self._id_prefix = uuid.uuid4().hex[:16]
         self._ids = itertools.count(1)
+        # the route series: bucket start -> (request and error-by-route) series -> count
+        self._routes: dict[int, _RouteCells] = {}
+        self._rcur: _RouteCells = {}
+        self._route_series: set[Any] = set()
+        self._exemplars: dict[RouteErrorKey, Exemplar] = {}
+        self._route_folded = 0
 
     # ------------------------------------------------------------------ hot path
     def record(
@@ -131,6 +175,8 @@ class LocalBuffer:
         detail: Any = None,
         path: str | None = None,
         method: str | None = None,
+        request_id: str | None = None,
+        trace_id: str | None = None,
     ) -> str:
         """Count one error and keep its raw event; returns the event id. No I/O, one lock."""
         now = self._clock()  # this worker's clock; buckets are opened by the store's
@@ -149,13 +195,92 @@ class LocalBuffer:
             cells[key] = count + 1
             events = self._events
             events.append(
-                (n, now, error_code, error_name, status_code, message, detail, path, method)
+                (
+                    n,
+                    now,
+                    error_code,
+                    error_name,
+                    status_code,
+                    message,
+                    detail,
+                    path,
+                    method,
+                    request_id,
+                    trace_id,
+                )
             )
             if len(events) == self._wake_at:
                 self.on_full()
         finally:
             lock.release()
         return f"{self._id_prefix}{n}"
+
+    def count_request(
+        self,
+        route: str,
+        method: str,
+        status: int,
+        error: tuple[int, str, int] | None = None,
+        exemplar: tuple[str | None, str | None, str | None] | None = None,
+    ) -> None:
+        """Count one response by route, method and status class; with *error* (code, name,
+        status), the error by route too, *exemplar* (request, trace, Sentry event id) its newest.
+
+        No I/O, one lock: the per-request cost of request counting.
+        """
+        now = self._clock()
+        lock = self._lock
+        lock.acquire()
+        try:
+            if now >= self._bucket_end:
+                self._roll(now)
+            cells = self._rcur
+            key: Any = (route, method, status // 100)
+            count = cells.get(key)
+            if count is None:
+                key = self._admit_route(key)
+                count = cells.get(key, 0)
+            cells[key] = count + 1
+            if error is not None:
+                key = (error[0], error[1], error[2], route, method)
+                count = cells.get(key)
+                if count is None:
+                    key = self._admit_route(key)
+                    count = cells.get(key, 0)
+                cells[key] = count + 1
+                if exemplar is not None and len(key) == 5 and key[3] != OTHER:
+                    self._exemplars[key] = (*exemplar, now + self.clock_offset)
+        finally:
+            lock.release()
+
+    def _admit_route(self, key: Any) -> Any:
+        """Under the lock: admit a new route series, or fold it into ``other``.
+
+        A request series folds to (``other``, ``other``, its status class); an error-by-route
+        series to (the overflow code, ``other``, its status, ``other``, ``other``): totals per
+        status class and status stay exact. An unknown method is counted as ``other``.
+        """
+        folded: Any
+        if len(key) == 3:
+            route, method, status_class = key
+            if method not in METHODS:
+                key = (route, OTHER, status_class)
+            folded = folded_request(key)
+        else:
+            code, name, status, route, method = key
+            if not (isinstance(code, int) and isinstance(status, int)):
+                code, status = OVERFLOW_CODE, OVERFLOW_CODE
+            key = (int(code), str(name), int(status), route, method if method in METHODS else OTHER)
+            folded = folded_route_error(key)
+        series = self._route_series
+        if self._cells >= self._config.max_pending or (
+            key not in series and len(series) >= self._config.max_route_series
+        ):
+            self._route_folded += 1
+            return folded
+        self._cells += 1
+        series.add(key)
+        return key
 
     def _roll(self, now: float) -> None:
         """Under the lock: open the bucket *now* (this worker's clock) falls in.
@@ -170,6 +295,7 @@ class LocalBuffer:
         fleet_now = now + offset
         start = int(fleet_now) - int(fleet_now) % width
         self._cur = self._buckets.setdefault(start, {})
+        self._rcur = self._routes.setdefault(start, {})
         self._bucket_end = start + width - offset
 
     def _admit(self, key: SeriesKey, error_name: str) -> SeriesKey:
@@ -248,8 +374,23 @@ class LocalBuffer:
             dropped, self._dropped = self._dropped, 0
             skipped, self._sentry_skipped = self._sentry_skipped, 0
             refused, self._refused = self._refused, 0
+            routes, self._routes = self._routes, {}
+            self._rcur = {}
+            self._route_series = set()
+            exemplars, self._exemplars = self._exemplars, {}
+            route_folded, self._route_folded = self._route_folded, 0
         return Drained(
-            buckets, names, list(events), folded, dropped, skipped, refused, self._id_prefix
+            {b: cells for b, cells in buckets.items() if cells},
+            names,
+            list(events),
+            folded,
+            dropped,
+            skipped,
+            refused,
+            self._id_prefix,
+            {b: cells for b, cells in routes.items() if cells},
+            exemplars,
+            route_folded,
         )
 
     @property
@@ -259,10 +400,10 @@ class LocalBuffer:
 
     @property
     def has_reports(self) -> bool:
-        """Drops, Sentry skips or refused requests were noted since the last drain."""
-        return bool(self._dropped or self._sentry_skipped or self._refused)
+        """Drops, Sentry skips, refused requests or route folds were noted since the last drain."""
+        return bool(self._dropped or self._sentry_skipped or self._refused or self._route_folded)
 
     @property
     def is_empty(self) -> bool:
-        """True when nothing was counted since the last drain."""
-        return not self._buckets
+        """True when nothing (no error, no request) was counted since the last drain."""
+        return not any(self._buckets.values()) and not any(self._routes.values())

@@ -112,6 +112,9 @@ class MetricsConfig(Settings):
     flush_interval_ms: int = 1000
     retention_s: int = 86400
     max_series: int = 1000
+    #: fleet-wide cap of request series and of error-by-route series (each); past it new
+    #: ones fold into ``route="other"``
+    max_route_series: int = 2000
     max_text_length: int = 1024
     max_pending: int = 10000
     max_events_per_flush: int = 1000
@@ -123,6 +126,9 @@ class MetricsConfig(Settings):
     read_concurrency: int = 2
     #: how long a fleet read is reused by identical reads of this worker (0: never)
     read_cache_ms: int = 1000
+    #: count every response by route, method and status class (``fastapi_requests_total``),
+    #: and every error response by route (``fastapi_errors_by_route_total``)
+    count_requests: bool = True
     # --- endpoints ---
     metrics_path: str = "/metrics"
     dashboard_prefix: str = "/api/metrics"
@@ -135,6 +141,9 @@ class MetricsConfig(Settings):
     #: captures per error code and budget interval (0: no budget, every error is captured)
     sentry_capture_budget: int = 10
     sentry_budget_interval_s: int = 60
+    #: the Sentry organisation's URL (``https://sentry.io/organizations/acme``): the dashboard
+    #: links each recent error to its Sentry event
+    sentry_base_url: str | None = None
     #: extra ``sentry_sdk.init`` options (``traces_sample_rate``, ``release``, ...), used when
     #: the library initialises Sentry; an app's own earlier ``sentry_sdk.init`` always wins
     sentry_options: Mapping[str, Any] = field(
@@ -159,6 +168,7 @@ class MetricsConfig(Settings):
         if self.retention_s * 1000 < self.collection_interval_ms:
             raise ValueError("MetricsConfig.retention_s must cover at least one bucket")
         _positive("max_series", self.max_series)
+        _positive("max_route_series", self.max_route_series)
         _positive("max_text_length", self.max_text_length, minimum=16)
         _positive("max_pending", self.max_pending, minimum=100)
         _positive("max_events_per_flush", self.max_events_per_flush)
@@ -211,6 +221,14 @@ class MetricsConfig(Settings):
                 f"under dashboard_prefix {self.dashboard_prefix!r}: give them separate paths"
             )
         self._check_sentry_options()
+        base = self.sentry_base_url
+        if base is not None and not (
+            isinstance(base, str) and base.startswith(("https://", "http://")) and " " not in base
+        ):
+            raise ValueError(
+                "MetricsConfig.sentry_base_url must be an http(s):// URL of the Sentry "
+                f"organisation (https://sentry.io/organizations/acme), got {base!r}"
+            )
         if self.auth_token is not None and len(self.auth_token) < 16:
             raise ValueError("MetricsConfig.auth_token must be at least 16 characters long")
         if self.sentry_enabled and not self.sentry_dsn:

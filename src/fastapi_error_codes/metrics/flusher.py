@@ -171,9 +171,13 @@ class Flusher:
         last = self._last_apply_mono
         quiet = last is not None and time.monotonic() - last < self._config.live_window_s / 3
         reports = (
-            drained.dropped or drained.sentry_skipped or drained.refused or self._failures_unsent
+            drained.dropped
+            or drained.sentry_skipped
+            or drained.refused
+            or drained.route_folded
+            or self._failures_unsent
         )
-        if not drained.buckets and not events and not reports and quiet:
+        if not drained.buckets and not drained.routes and not events and not reports and quiet:
             return None  # nothing to say, and the heartbeat is recent enough
         self._seq += 1
         self._first_try_mono = time.monotonic()

@@ -9,13 +9,18 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 __all__ = [
+    "OTHER",
     "OVERFLOW_CODE",
     "Batch",
     "ErrorEvent",
     "FleetView",
     "MetricsSnapshot",
+    "RequestKey",
+    "RouteErrorKey",
     "SeriesKey",
     "TimeBucket",
+    "folded_request",
+    "folded_route_error",
 ]
 
 #: Error code (and status) of the overflow series that new series fold into past ``max_series``.
@@ -23,6 +28,24 @@ OVERFLOW_CODE = -1
 
 #: A series is one (error_code, status_code) pair.
 SeriesKey = tuple[int, int]
+#: A request series: (route template, method, status class 1-5).
+RequestKey = tuple[str, str, int]
+#: An error-by-route series: (error code, error name, status, route template, method).
+RouteErrorKey = tuple[int, str, int, str, str]
+
+
+#: The route, name and method a folded route series takes (past ``max_route_series``).
+OTHER = "other"
+
+
+def folded_request(key: RequestKey) -> RequestKey:
+    """The series a request series folds into past the cap: its status class is kept."""
+    return (OTHER, OTHER, key[2])
+
+
+def folded_route_error(key: RouteErrorKey) -> RouteErrorKey:
+    """The series an error-by-route series folds into past the cap: its status is kept."""
+    return (OVERFLOW_CODE, OTHER, key[2], OTHER, OTHER)
 
 
 def _utcnow() -> datetime:
@@ -42,6 +65,9 @@ class ErrorEvent:
     method: str | None = None
     timestamp: datetime = field(default_factory=_utcnow)
     event_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    #: the request's id (``X-Request-ID``) and its W3C trace id, when known
+    request_id: str | None = None
+    trace_id: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready dict (timestamp as ISO 8601 UTC)."""
@@ -55,6 +81,8 @@ class ErrorEvent:
             "method": self.method,
             "timestamp": self.timestamp.isoformat(),
             "event_id": self.event_id,
+            "request_id": self.request_id,
+            "trace_id": self.trace_id,
         }
 
 
@@ -219,6 +247,16 @@ class Batch:
     #: earlier attempt may have been applied without the worker hearing of it
     age_ms: int = 0
     unsure: bool = False
+    #: (bucket start, route, method, status class) -> delta: every response, by route
+    requests: Mapping[tuple[int, str, str, int], int] = field(default_factory=dict)
+    #: (bucket start, code, name, status, route, method) -> delta: every error response
+    route_errors: Mapping[tuple[int, int, str, int, str, str], int] = field(default_factory=dict)
+    #: error-by-route series (code, name, status, route, method) -> its newest request's ids
+    #: as a compact JSON object (keys ``r`` request id, ``t`` trace id, ``s`` Sentry event id,
+    #: ``ts`` time)
+    exemplars: Mapping[RouteErrorKey, str] = field(default_factory=dict)
+    #: route series folded into ``other`` by this worker (past ``max_route_series``)
+    route_folded: int = 0
 
 
 @dataclass
@@ -245,6 +283,17 @@ class FleetView:
     malformed: int = 0
     #: the server's maxmemory-policy when it may evict keys of ours (None: safe or unknown)
     eviction_policy: str | None = None
+    #: every response of the fleet by route, all time, and per bucket of the window
+    requests: dict[RequestKey, int] = field(default_factory=dict)
+    request_buckets: dict[int, dict[RequestKey, int]] = field(default_factory=dict)
+    #: every error response of the fleet by route, all time, and per bucket of the window
+    route_errors: dict[RouteErrorKey, int] = field(default_factory=dict)
+    route_error_buckets: dict[int, dict[RouteErrorKey, int]] = field(default_factory=dict)
+    #: error-by-route series -> its newest request: ``{"r": request id, "t": trace id,
+    #: "s": Sentry event id, "ts": time}`` (keys present when known)
+    exemplars: dict[RouteErrorKey, dict[str, Any]] = field(default_factory=dict)
+    #: route series folded into ``other`` past ``max_route_series``, fleet-wide
+    route_folded: int = 0
 
     @property
     def total(self) -> int:

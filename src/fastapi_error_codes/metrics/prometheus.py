@@ -6,14 +6,20 @@ import re
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from .models import OVERFLOW_CODE
+from .models import OVERFLOW_CODE, FleetView
 
 if TYPE_CHECKING:
     from prometheus_client.registry import CollectorRegistry
+    from prometheus_client.samples import Exemplar
 
     from .collector import ErrorMetricsCollector
 
-__all__ = ["DEFAULT_NAMESPACE", "PrometheusExporter", "require_prometheus_client"]
+__all__ = [
+    "DEFAULT_NAMESPACE",
+    "EXEMPLAR_MAX_CHARS",
+    "PrometheusExporter",
+    "require_prometheus_client",
+]
 
 #: The default metric-name prefix: ``fastapi_errors_total``, ``fastapi_errors_by_code``, ...
 DEFAULT_NAMESPACE = "fastapi"
@@ -79,6 +85,7 @@ class _FleetCollector:
             name = "other" if code == OVERFLOW_CODE else view.names.get(code, "")
             by_code.add_metric([_label(code, cap), name[:cap], _label(status, cap)], n)
         yield by_code
+        yield from self._routes(view, base, cap)
         by_status = GaugeMetricFamily(
             base + "_by_status", "Errors grouped by HTTP status code", labels=["status_code"]
         )
@@ -132,6 +139,11 @@ class _FleetCollector:
             "authentication (401/403), fleet-wide",
             value=view.refused,
         )
+        yield CounterMetricFamily(
+            base + "_route_series_folded",
+            'Requests and errors counted under route="other" because max_route_series was reached',
+            value=view.route_folded,
+        )
         yield GaugeMetricFamily(
             base + "_store_malformed",
             "Stored entries the last read skipped because they could not be parsed",
@@ -144,6 +156,59 @@ class _FleetCollector:
         )
         evictable.add_metric([view.eviction_policy or ""], 1 if view.eviction_policy else 0)
         yield evictable
+
+    def _routes(self, view: FleetView, base: str, cap: int) -> Iterator[Any]:
+        """Every response by route (the request totals) and every error response by route."""
+        from prometheus_client.core import CounterMetricFamily
+
+        requests = CounterMetricFamily(
+            f"{self.namespace}_requests" if self.namespace else "requests",
+            "HTTP responses by route template, method and status class",
+            labels=["route", "method", "status_class"],
+        )
+        for (route, method, status_class), n in sorted(view.requests.items()):
+            requests.add_metric([route, method, f"{status_class}xx"], n)
+        yield requests
+        by_route = CounterMetricFamily(
+            base + "_by_route",
+            "Error responses by error code, status, route template and method (an error no "
+            "handler raised has its status as code and the name Undeclared)",
+            labels=["error_code", "error_name", "status_code", "route", "method"],
+        )
+        exemplars = view.exemplars
+        for key, n in sorted(view.route_errors.items()):
+            code, name, status, route, method = key
+            found = exemplars.get(key)
+            by_route.add_metric(
+                [_label(code, cap), name[:cap], _label(status, cap), route, method],
+                n,
+                exemplar=_exemplar(found) if found else None,
+            )
+        yield by_route
+
+
+#: The most characters an exemplar's label names and values may have together (OpenMetrics).
+EXEMPLAR_MAX_CHARS = 128
+
+
+def _exemplar(found: dict[str, Any]) -> Exemplar | None:
+    """The OpenMetrics exemplar of an error-by-route series: its newest request's ids.
+
+    ``trace_id`` first (what tracing backends link), then ``request_id`` and ``sentry_id``, each
+    while the labels stay within the 128 characters OpenMetrics allows.
+    """
+    from prometheus_client.samples import Exemplar
+
+    labels: dict[str, str] = {}
+    used = 0
+    for name, key in (("trace_id", "t"), ("request_id", "r"), ("sentry_id", "s")):
+        value = found.get(key)
+        if value and used + len(name) + len(value) <= EXEMPLAR_MAX_CHARS:
+            labels[name] = value
+            used += len(name) + len(value)
+    if not labels:
+        return None
+    return Exemplar(labels, 1.0, found.get("ts"))
 
 
 class PrometheusExporter:

@@ -3,8 +3,12 @@
 Encoding runs in the flusher, never in the request: a drained buffer becomes one
 :class:`~fastapi_error_codes.metrics.models.Batch` whose events are masked
 (:class:`~fastapi_error_codes.metrics.pii.PiiMasker`), cut to ``max_text_length`` and
-JSON-encoded as compact dicts (keys ``id t c n s m d p mt w``). Decoding turns stored series
-fields and events back into models for the readers.
+JSON-encoded as compact dicts (keys ``id t c n s m d p mt w rid tid``). Decoding turns stored
+series fields and events back into models for the readers.
+
+Route series are stored as tab-separated fields with the route last (a template may hold any
+character): a request series as ``method<TAB>class<TAB>route``, an error-by-route series as
+``code<TAB>status<TAB>method<TAB>name<TAB>route``.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from typing import Any, TypedDict, cast
 from .._bodies import json_safe
 from .buffer import Drained, RawEvent
 from .config import MetricsConfig
-from .models import OVERFLOW_CODE, Batch, ErrorEvent, SeriesKey
+from .models import OVERFLOW_CODE, Batch, ErrorEvent, RequestKey, RouteErrorKey, SeriesKey
 from .pii import PiiMasker
 
 __all__ = [
@@ -28,8 +32,13 @@ __all__ = [
     "WireEncoder",
     "WireEvent",
     "decode_event",
+    "decode_exemplar",
     "decode_field",
+    "decode_request_field",
+    "decode_route_error_field",
     "encode_field",
+    "encode_request_field",
+    "encode_route_error_field",
     "select_events",
 ]
 
@@ -54,6 +63,8 @@ class WireEvent(TypedDict):
     p: str | None  # route template
     mt: str | None  # HTTP method
     w: str  # worker id
+    rid: str | None  # the request's id (X-Request-ID), when known
+    tid: str | None  # the request's W3C trace id, when known
 
 
 def encode_field(code: int, status: int) -> str:
@@ -72,6 +83,38 @@ def decode_field(field: str | bytes) -> SeriesKey:
     return (int(code), int(status))
 
 
+def _code(value: int) -> str:
+    return "other" if value == OVERFLOW_CODE else str(value)
+
+
+def _uncode(text: str) -> int:
+    return OVERFLOW_CODE if text == "other" else int(text)
+
+
+def encode_request_field(route: str, method: str, status_class: int) -> str:
+    """The stored field of a request series: ``method<TAB>class<TAB>route``."""
+    return f"{method}\t{status_class}\t{route}"
+
+
+def decode_request_field(field: str | bytes) -> RequestKey:
+    """Parse a stored request field back to ``(route, method, status class)``."""
+    text = field.decode() if isinstance(field, bytes) else field
+    method, status_class, route = text.split("\t", 2)
+    return (route, method, int(status_class))
+
+
+def encode_route_error_field(code: int, name: str, status: int, route: str, method: str) -> str:
+    """The stored field of an error-by-route series (``code status method name route``)."""
+    return f"{_code(code)}\t{_code(status)}\t{method}\t{name.replace(chr(9), ' ')}\t{route}"
+
+
+def decode_route_error_field(field: str | bytes) -> RouteErrorKey:
+    """Parse a stored error-by-route field back to ``(code, name, status, route, method)``."""
+    text = field.decode() if isinstance(field, bytes) else field
+    code, status, method, name, route = text.split("\t", 4)
+    return (_uncode(code), name, _uncode(status), route, method)
+
+
 def decode_event(data: WireEvent | Mapping[str, Any]) -> ErrorEvent:
     """Build an :class:`ErrorEvent` from one stored (compact) event dict."""
     return ErrorEvent(
@@ -84,7 +127,33 @@ def decode_event(data: WireEvent | Mapping[str, Any]) -> ErrorEvent:
         method=data.get("mt"),
         timestamp=datetime.fromtimestamp(float(data["t"]), timezone.utc),
         event_id=str(data["id"]),
+        request_id=_text_or_none(data.get("rid")),
+        trace_id=_text_or_none(data.get("tid")),
     )
+
+
+def decode_exemplar(raw: str | bytes) -> dict[str, Any]:
+    """A stored exemplar (``{"r": request id, "t": trace id, "s": Sentry id, "ts": time}``).
+
+    Only string ids and a numeric time are kept: ``{}`` for anything this library did not write.
+    """
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    out: dict[str, Any] = {
+        k: v for k, v in data.items() if k in ("r", "t", "s") and isinstance(v, str)
+    }
+    ts = data.get("ts")
+    if isinstance(ts, (int, float)) and not isinstance(ts, bool) and 0 <= ts <= _MAX_T:
+        out["ts"] = float(ts)
+    return out
+
+
+def _text_or_none(value: object) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 #: The fields ``decode_event`` needs, with the JSON types it can take.
@@ -180,6 +249,18 @@ class WireEncoder:
         }
         events = events[-config.max_events :]
         cap = config.max_text_length
+        requests: dict[tuple[int, str, str, int], int] = {}
+        route_errors: dict[tuple[int, int, str, int, str, str], int] = {}
+        for start, cells in drained.routes.items():
+            for key, n in cells.items():
+                if len(key) == 3:  # (route, method, status class)
+                    route, method, status_class = key
+                    requests[(start, route, method, status_class)] = n
+                else:  # (code, name, status, route, method)
+                    code, name, status, route, method = key
+                    route_errors[
+                        (start, code, json_safe(str(name))[:cap], status, route, method)
+                    ] = n
         return Batch(
             worker_id=worker_id,
             seq=seq,
@@ -193,7 +274,26 @@ class WireEncoder:
             sentry_skipped=drained.sentry_skipped,
             refused=drained.refused,
             created_ms=int(time.time() * 1000),
+            requests=requests,
+            route_errors=route_errors,
+            exemplars={
+                (code, json_safe(str(name))[:cap], status, route, method): self._exemplar(ex)
+                for (code, name, status, route, method), ex in drained.exemplars.items()
+            },
+            route_folded=drained.route_folded,
         )
+
+    def _exemplar(self, exemplar: tuple[str | None, str | None, str | None, float]) -> str:
+        """An exemplar as stored: compact JSON with the ids that are known."""
+        request_id, trace_id, sentry_id, ts = exemplar
+        data: dict[str, Any] = {"ts": round(ts, 3)}
+        if request_id:
+            data["r"] = request_id
+        if trace_id:
+            data["t"] = trace_id
+        if sentry_id:
+            data["s"] = sentry_id
+        return self._json.encode(data)
 
     def event(
         self, raw: RawEvent, id_prefix: str, worker_id: str, clock_offset: float = 0.0
@@ -202,7 +302,7 @@ class WireEncoder:
 
         *clock_offset* turns the event's time (the worker's clock) into the store's.
         """
-        number, ts, code, name, status, message, detail, path, method = raw
+        number, ts, code, name, status, message, detail, path, method, rid, tid = raw
         mask_text = self._masker.mask_text
         data: WireEvent = {
             "id": f"{id_prefix}{number}",
@@ -215,6 +315,8 @@ class WireEncoder:
             "p": mask_text(path) if path else path,
             "mt": method,
             "w": worker_id,
+            "rid": rid,
+            "tid": tid,
         }
         return self._json.encode(data)
 

@@ -16,22 +16,29 @@
 --                      flush_failures, sentry_skipped, auth_refused (requests refused by
 --                      authentication), refused (stale retries this script refused)
 --   7 buffered hash    worker id -> errors it still held after its last flush
---   8..        hash    the bucket hashes the counts refer to (bucket index 1 = KEYS[8])
+--   8 requests hash    "method<TAB>class<TAB>route" -> all-time count of responses
+--   9 route_errors hash "code<TAB>status<TAB>method<TAB>name<TAB>route" -> all-time count
+--  10 exemplars hash   error-by-route field -> its newest request's ids (compact JSON)
+--  11..        hash    the bucket hashes the counts refer to (bucket index 1 = KEYS[11])
 --
 -- ARGV
 --   1 schema version            2 overflow field ("other:other")
 --   3 worker id                 4 batch seq
 --   5 forget window (ms): workers not seen for this long are forgotten, with their seq
---   6 max_series (fleet-wide cap of distinct series)
+--   6 max_series (fleet-wide cap of distinct error series)
 --   7 max_events                8 dropped
 --   9 events dropped           10 series folded locally
 --  11 flush failures           12 Sentry captures skipped
 --  13 requests refused by authentication (the library's own endpoints: 401/403)
 --  14 buffered                 15 batch age (ms since its first attempt, worker's monotonic)
 --  16 unsure: 1 when an earlier attempt may have been applied without the worker knowing
---  17 number of counts, n
---   then n x 4: bucket index (0 = totals only), field, delta, bucket expiry (unix s)
+--  17 max_route_series (fleet-wide cap of request series, and of error-by-route series)
+--  18 route series folded locally
+--  19 number of counts, n
+--   then n x 6: family (0 errors, 1 requests, 2 errors by route), bucket index (0 = totals
+--   only), field, the field it folds into past the family's cap, delta, bucket expiry (unix s)
 --   then the number of names, m, and m x 2: code, name
+--   then the number of exemplars, x, and x x 2: error-by-route field, exemplar
 --   then the events, oldest first
 --
 -- Returns {status, now_ms}: status 1 when the batch was applied, 0 when its seq was applied
@@ -40,7 +47,7 @@
 
 -- Refuse a batch before writing anything if a key holds the wrong type: Redis does not roll
 -- back a script that fails half-way, and a half-applied batch would be marked applied.
-local want = {'hash', 'hash', 'stream', 'zset', 'hash', 'hash', 'hash'}
+local want = {'hash', 'hash', 'stream', 'zset', 'hash', 'hash', 'hash', 'hash', 'hash', 'hash'}
 for k = 1, #KEYS do
   local t = redis.call('TYPE', KEYS[k])['ok']
   local w = want[k] or 'hash'
@@ -82,36 +89,51 @@ redis.call('HSET', KEYS[5], worker, seq)
 redis.call('HSETNX', KEYS[6], 'created_ms', now_ms)
 redis.call('HSETNX', KEYS[6], 'schema', ARGV[1])
 
--- Counts: a new series past max_series folds into the overflow series, fleet-wide.
-local max_series = tonumber(ARGV[6])
-local series = redis.call('HLEN', KEYS[1]) - redis.call('HEXISTS', KEYS[1], overflow)
+-- Counts: a new series past its family's cap folds, fleet-wide: an error series into the
+-- overflow series, a route series into route "other" (its status class or status kept).
+local totals = {KEYS[1], KEYS[8], KEYS[9]}
+local caps = {tonumber(ARGV[6]), tonumber(ARGV[17]), tonumber(ARGV[17])}
+local series = {
+  redis.call('HLEN', KEYS[1]) - redis.call('HEXISTS', KEYS[1], overflow),
+  tonumber(redis.call('HGET', KEYS[6], 'request_series') or '0'),
+  tonumber(redis.call('HGET', KEYS[6], 'route_error_series') or '0'),
+}
+local before2, before3 = series[2], series[3]
 local folded = tonumber(ARGV[10])
-local n = tonumber(ARGV[17])
-local i = 18
+local route_folded = tonumber(ARGV[18])
+local n = tonumber(ARGV[19])
+local i = 20
 local kept = {}
+local kept_route = {}
 for _ = 1, n do
-  local b = tonumber(ARGV[i])
-  local f = ARGV[i + 1]
-  local d = tonumber(ARGV[i + 2])
-  if f ~= overflow and redis.call('HEXISTS', KEYS[1], f) == 0 then
-    if series >= max_series then
-      f = overflow
-      folded = folded + d
+  local fam = tonumber(ARGV[i]) + 1
+  local b = tonumber(ARGV[i + 1])
+  local f = ARGV[i + 2]
+  local fold = ARGV[i + 3]
+  local d = tonumber(ARGV[i + 4])
+  local t = totals[fam]
+  if f ~= fold and redis.call('HEXISTS', t, f) == 0 then
+    if series[fam] >= caps[fam] then
+      f = fold
+      if fam == 1 then folded = folded + d else route_folded = route_folded + d end
     else
-      series = series + 1
+      series[fam] = series[fam] + 1
     end
   end
-  if f ~= overflow then
-    kept[string.match(f, '^[^:]*')] = true
+  if f ~= fold then
+    if fam == 1 then kept[string.match(f, '^[^:]*')] = true end
+    if fam == 3 then kept_route[f] = true end
   end
-  redis.call('HINCRBY', KEYS[1], f, d)
+  redis.call('HINCRBY', t, f, d)
   if b > 0 then
-    local k = KEYS[7 + b]
+    local k = KEYS[10 + b]
     redis.call('HINCRBY', k, f, d)
-    redis.call('EXPIREAT', k, ARGV[i + 3])
+    redis.call('EXPIREAT', k, ARGV[i + 5])
   end
-  i = i + 4
+  i = i + 6
 end
+if series[2] ~= before2 then redis.call('HSET', KEYS[6], 'request_series', series[2]) end
+if series[3] ~= before3 then redis.call('HSET', KEYS[6], 'route_error_series', series[3]) end
 
 -- Names only of codes with a series of their own: bounded like the series.
 local names = tonumber(ARGV[i])
@@ -119,6 +141,16 @@ i = i + 1
 for _ = 1, names do
   if kept[ARGV[i]] then
     redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1])
+  end
+  i = i + 2
+end
+
+-- Exemplars only of error-by-route series of their own: bounded like them.
+local exemplars = tonumber(ARGV[i])
+i = i + 1
+for _ = 1, exemplars do
+  if kept_route[ARGV[i]] then
+    redis.call('HSET', KEYS[10], ARGV[i], ARGV[i + 1])
   end
   i = i + 2
 end
@@ -138,4 +170,5 @@ add('series_folded', folded)
 add('flush_failures', ARGV[11])
 add('sentry_skipped', ARGV[12])
 add('auth_refused', ARGV[13])
+add('route_folded', route_folded)
 return {1, now_ms}

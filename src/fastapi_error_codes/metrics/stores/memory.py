@@ -7,10 +7,21 @@ import threading
 import time
 import weakref
 from collections import deque
+from collections.abc import Callable, Mapping
+from typing import Any, Generic, TypeVar, cast
 
 from ..config import MetricsConfig
-from ..models import OVERFLOW_CODE, Batch, FleetView, SeriesKey
-from ..wire import WireEvent, select_events
+from ..models import (
+    OVERFLOW_CODE,
+    Batch,
+    FleetView,
+    RequestKey,
+    RouteErrorKey,
+    SeriesKey,
+    folded_request,
+    folded_route_error,
+)
+from ..wire import WireEvent, decode_exemplar, select_events
 from .base import BatchRejected, window_starts
 
 __all__ = ["MemoryStore"]
@@ -27,6 +38,7 @@ _META = (
     "sentry_skipped",
     "auth_refused",
     "refused",
+    "route_folded",
 )
 
 _stores: weakref.WeakSet[MemoryStore] = weakref.WeakSet()
@@ -57,6 +69,9 @@ class MemoryStore:
         self._workers: dict[str, float] = {}
         self._meta = dict.fromkeys(_META, 0)
         self._buffered: dict[str, int] = {}
+        self._requests = _RouteSeries[RequestKey](folded_request)
+        self._route_errors = _RouteSeries[RouteErrorKey](folded_route_error)
+        self._exemplars: dict[RouteErrorKey, str] = {}
         _stores.add(self)
 
     @property
@@ -117,12 +132,22 @@ class MemoryStore:
             self._meta["flush_failures"] += batch.flush_failures
             self._meta["sentry_skipped"] += batch.sentry_skipped
             self._meta["auth_refused"] += batch.refused
+            cap = self._config.max_route_series
+            live = now - retention - width
+            folded = self._requests.add(batch.requests, cap, live)
+            folded += self._route_errors.add(batch.route_errors, cap, live)
+            self._meta["route_folded"] += batch.route_folded + folded
+            for error, exemplar in batch.exemplars.items():
+                if error in self._route_errors.totals:  # not folded
+                    self._exemplars[error] = exemplar
         return True
 
     def _evict(self, now: float) -> None:
         horizon = now - self._config.retention_s - self._config.bucket_width_s
         for start in [b for b in self._buckets if b < horizon]:
             del self._buckets[start]
+        self._requests.evict(horizon)
+        self._route_errors.evict(horizon)
         forget = now - self._config.forget_s
         for worker in [w for w, seen in self._workers.items() if seen < forget]:
             del self._workers[worker]
@@ -155,6 +180,12 @@ class MemoryStore:
                 sentry_skipped=self._meta["sentry_skipped"],
                 refused=self._meta["auth_refused"],
                 buffered=sum(self._buffered.get(w, 0) for w in alive),
+                requests=dict(self._requests.totals),
+                request_buckets=self._requests.window(starts, expired),
+                route_errors=dict(self._route_errors.totals),
+                route_error_buckets=self._route_errors.window(starts, expired),
+                exemplars={k: decode_exemplar(v) for k, v in self._exemplars.items()},
+                route_folded=self._meta["route_folded"],
             )
 
     def recent_events(self, limit: int, error_code: int | None = None) -> list[WireEvent]:
@@ -179,8 +210,50 @@ class MemoryStore:
             self._seq.clear()
             self._workers.clear()
             self._buffered.clear()
+            self._requests = _RouteSeries[RequestKey](folded_request)
+            self._route_errors = _RouteSeries[RouteErrorKey](folded_route_error)
+            self._exemplars.clear()
             self._meta = dict.fromkeys(self._meta, 0)
             self._created_s = None
 
     def close(self) -> None:
         """Nothing to release."""
+
+
+K = TypeVar("K", bound=tuple[Any, ...])
+
+
+class _RouteSeries(Generic[K]):
+    """One family of route series: all-time totals and buckets, capped like the Redis store."""
+
+    def __init__(self, fold: Callable[[K], K]) -> None:
+        self.fold: Callable[[K], K] = fold
+        self.totals: dict[K, int] = {}
+        self.buckets: dict[int, dict[K, int]] = {}
+        self.series = 0  # series of their own (folded targets not included)
+
+    def add(self, counts: Mapping[tuple[Any, ...], int], cap: int, live_from: float) -> int:
+        """Add ``(bucket, *key) -> delta`` counts; returns how many were folded (past *cap*)."""
+        folded = 0
+        for (bucket, *rest), delta in counts.items():
+            key = cast("K", tuple(rest))
+            if key not in self.totals and key != self.fold(key):
+                if self.series >= cap:
+                    key = self.fold(key)
+                    folded += delta
+                else:
+                    self.series += 1
+            self.totals[key] = self.totals.get(key, 0) + delta
+            if bucket > live_from:
+                cells = self.buckets.setdefault(bucket, {})
+                cells[key] = cells.get(key, 0) + delta
+        return folded
+
+    def evict(self, horizon: float) -> None:
+        """Forget buckets that started before *horizon*."""
+        for start in [b for b in self.buckets if b < horizon]:
+            del self.buckets[start]
+
+    def window(self, starts: range, expired: float) -> dict[int, dict[K, int]]:
+        """Copies of the buckets among *starts* that have not expired."""
+        return {b: dict(c) for b, c in self.buckets.items() if b in starts and b > expired}

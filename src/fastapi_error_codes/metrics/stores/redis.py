@@ -12,12 +12,32 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from importlib import resources
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from ..config import MetricsConfig
-from ..models import Batch, FleetView, SeriesKey
-from ..wire import FILTER_SCAN, OVERFLOW_FIELD, WireEvent, decode_field, encode_field, select_events
+from ..models import (
+    Batch,
+    FleetView,
+    RequestKey,
+    RouteErrorKey,
+    SeriesKey,
+    folded_request,
+    folded_route_error,
+)
+from ..wire import (
+    FILTER_SCAN,
+    OVERFLOW_FIELD,
+    WireEvent,
+    decode_exemplar,
+    decode_field,
+    decode_request_field,
+    decode_route_error_field,
+    encode_field,
+    encode_request_field,
+    encode_route_error_field,
+    select_events,
+)
 from .base import BatchRejected, StoreUnavailable, describe_error, window_starts
 
 if TYPE_CHECKING:
@@ -27,6 +47,8 @@ if TYPE_CHECKING:
 __all__ = ["APPLY_SCRIPT", "RETIRE_SCRIPT", "RedisStore", "connect"]
 
 _log = logging.getLogger("fastapi_error_codes.metrics")
+
+K = TypeVar("K")
 
 _MISSING_EXTRA = (
     "the Redis store needs redis-py: pip install 'fastapi-error-codes[redis]' (or [monitoring])"
@@ -144,6 +166,22 @@ local now_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 return redis.call('ZADD', KEYS[1], 'XX', now_ms - tonumber(ARGV[1]) - 1, ARGV[2])
 """
 
+#: The keys every batch touches, in the script's KEYS order (apply_batch.lua).
+_FIXED_KEYS = (
+    "totals",
+    "names",
+    "events",
+    "workers",
+    "seq",
+    "meta",
+    "buffered",
+    "requests",
+    "route_errors",
+    "exemplars",
+)
+#: Bucket hashes per family (errors, requests, errors by route): ``{ns}:<kind>:<start>``.
+_BUCKET_KINDS = ("bucket", "requests", "route_errors")
+
 #: How often the store looks at the server's maxmemory-policy again (a failover may change it).
 EVICTION_CHECK_S = 300.0
 
@@ -202,14 +240,8 @@ class RedisStore:
         self._replid_with_replicas: str | None = None
         tag = "{" + config.namespace + "}"
         self.prefix = tag
-        self.keys = {
-            name: f"{tag}:{name}"
-            for name in ("totals", "names", "events", "workers", "seq", "meta", "buffered")
-        }
-        self._fixed_keys = [
-            self.keys[k]
-            for k in ("totals", "names", "events", "workers", "seq", "meta", "buffered")
-        ]
+        self.keys = {name: f"{tag}:{name}" for name in _FIXED_KEYS}
+        self._fixed_keys = [self.keys[k] for k in _FIXED_KEYS]
         self._script = self._client.register_script(APPLY_SCRIPT)
         self._retire = self._client.register_script(RETIRE_SCRIPT)
         self._eviction_checked = -EVICTION_CHECK_S
@@ -269,9 +301,9 @@ class RedisStore:
         client: Any = self._client
         return {"target_nodes": client.get_node_from_key(self.keys["totals"])}
 
-    def bucket_key(self, start_s: int) -> str:
-        """Key of the bucket hash that starts at *start_s*."""
-        return f"{self.prefix}:bucket:{start_s}"
+    def bucket_key(self, start_s: int, family: int = 0) -> str:
+        """Key of the bucket hash of *family* (0 errors, 1 requests, 2 errors by route)."""
+        return f"{self.prefix}:{_BUCKET_KINDS[family]}:{start_s}"
 
     # ------------------------------------------------------------------ writes
     def apply(self, batch: Batch) -> bool:
@@ -284,17 +316,32 @@ class RedisStore:
         cfg = self._config
         width = cfg.bucket_width_s
         now_ms = int(self.now() * 1000)
-        bucket_index: dict[int, int] = {}
+        bucket_index: dict[tuple[int, int], int] = {}
         count_args: list[str | int] = []
-        for (bucket, code, status), delta in batch.counts.items():
+        counted = 0
+
+        def count(family: int, bucket: int, field: str, fold: str, delta: int) -> None:
+            nonlocal counted
             index = 0
             expire_at = 0
             if bucket:
                 expire_at = bucket + width + cfg.retention_s
                 if expire_at * 1000 > now_ms:
-                    index = bucket_index.setdefault(bucket, len(bucket_index) + 1)
-            count_args += (index, encode_field(code, status), delta, expire_at)
-        keys = self._fixed_keys + [self.bucket_key(b) for b in bucket_index]
+                    index = bucket_index.setdefault((family, bucket), len(bucket_index) + 1)
+            count_args.extend((family, index, field, fold, delta, expire_at))
+            counted += 1
+
+        for (bucket, code, status), delta in batch.counts.items():
+            count(0, bucket, encode_field(code, status), OVERFLOW_FIELD, delta)
+        for (bucket, *request), delta in batch.requests.items():
+            key = cast("RequestKey", tuple(request))
+            fold = encode_request_field(*folded_request(key))
+            count(1, bucket, encode_request_field(*key), fold, delta)
+        for (bucket, *route_error), delta in batch.route_errors.items():
+            error = cast("RouteErrorKey", tuple(route_error))
+            fold = encode_route_error_field(*folded_route_error(error))
+            count(2, bucket, encode_route_error_field(*error), fold, delta)
+        keys = self._fixed_keys + [self.bucket_key(b, family) for family, b in bucket_index]
         args: list[str | int] = [
             SCHEMA_VERSION,
             OVERFLOW_FIELD,
@@ -312,12 +359,17 @@ class RedisStore:
             batch.buffered,
             batch.age_ms,
             1 if batch.unsure else 0,
-            len(batch.counts),
+            cfg.max_route_series,
+            batch.route_folded,
+            counted,
             *count_args,
             len(batch.names),
         ]
         for code, name in batch.names.items():
             args += (code, name)
+        args.append(len(batch.exemplars))
+        for error, exemplar in batch.exemplars.items():
+            args += (encode_route_error_field(*error), exemplar)
         args.extend(batch.events[-cfg.max_events :])
         self._check_eviction()
         sent = self._clock()
@@ -438,8 +490,12 @@ class RedisStore:
         pipe.hgetall(self.keys["meta"])
         pipe.zrangebyscore(self.keys["workers"], live_from, "+inf", withscores=True)
         pipe.hgetall(self.keys["buffered"])
+        pipe.hgetall(self.keys["requests"])
+        pipe.hgetall(self.keys["route_errors"])
+        pipe.hgetall(self.keys["exemplars"])
         for start in starts:
-            pipe.hgetall(self.bucket_key(start))
+            for family in range(len(_BUCKET_KINDS)):
+                pipe.hgetall(self.bucket_key(start, family))
         sent = self._clock()
         with _store_errors():
             results = pipe.execute()
@@ -449,6 +505,9 @@ class RedisStore:
             if not self._replica_reads:  # a replica's clock is not the script's
                 self._sample(sent, received, seconds * 1000 + micros / 1000)
         totals_raw, names_raw, meta_raw, live, buffered_raw = results[:5]
+        requests_raw, route_errors_raw, exemplars_raw = results[5:8]
+        windows = results[8:]
+        kinds = len(_BUCKET_KINDS)
         bad = _Malformed()
         meta = {_text(k): _text(v) for k, v in meta_raw.items()}
         created_ms = bad.number(meta.get("created_ms"), None)
@@ -458,7 +517,7 @@ class RedisStore:
             names=bad.names(names_raw),
             buckets={
                 start: cells
-                for start, raw in zip(starts, results[5:], strict=True)
+                for start, raw in zip(starts, windows[0::kinds], strict=True)
                 if raw and (cells := bad.series(raw))
             },
             dropped=bad.count(meta.get("dropped")),
@@ -473,6 +532,20 @@ class RedisStore:
             refused=bad.count(meta.get("auth_refused")),
             buffered=sum(bad.count(v) for w, v in buffered_raw.items() if _text(w) in live_ids),
             eviction_policy=self._eviction_policy,
+            requests=bad.routes(requests_raw, decode_request_field),
+            request_buckets={
+                start: request_cells
+                for start, raw in zip(starts, windows[1::kinds], strict=True)
+                if raw and (request_cells := bad.routes(raw, decode_request_field))
+            },
+            route_errors=bad.routes(route_errors_raw, decode_route_error_field),
+            route_error_buckets={
+                start: error_cells
+                for start, raw in zip(starts, windows[2::kinds], strict=True)
+                if raw and (error_cells := bad.routes(raw, decode_route_error_field))
+            },
+            exemplars=bad.exemplars(exemplars_raw),
+            route_folded=bad.count(meta.get("route_folded")),
         )
         view.malformed = bad.found
         if bad.found:
@@ -525,8 +598,9 @@ class RedisStore:
         client = self._client
         with _store_errors():
             keys = list(self.keys.values())
-            buckets = client.scan_iter(match=f"{self.prefix}:bucket:*", count=1000)
-            keys += [_text(k) for k in buckets]
+            for kind in _BUCKET_KINDS:
+                buckets = client.scan_iter(match=f"{self.prefix}:{kind}:*", count=1000)
+                keys += [_text(k) for k in buckets]
             for key in keys:
                 client.delete(key)
 
@@ -570,6 +644,33 @@ class _Malformed:
                 self.found += 1
                 continue
             out[key] = out.get(key, 0) + n
+        return out
+
+    def routes(self, raw: Mapping[Any, Any], decode: Callable[[str | bytes], K]) -> dict[K, int]:
+        """The route series of one stored hash (requests or errors by route)."""
+        out: dict[K, int] = {}
+        for field, value in raw.items():
+            try:
+                key = decode(_text(field))
+                n = int(value)
+            except (ValueError, UnicodeDecodeError):
+                self.found += 1
+                continue
+            out[key] = out.get(key, 0) + n
+        return out
+
+    def exemplars(self, raw: Mapping[Any, Any]) -> dict[RouteErrorKey, dict[str, Any]]:
+        """The exemplars hash: error-by-route series -> its newest request's ids."""
+        out: dict[RouteErrorKey, dict[str, Any]] = {}
+        for field, value in raw.items():
+            try:
+                key = decode_route_error_field(_text(field))
+            except ValueError:
+                self.found += 1
+                continue
+            exemplar = decode_exemplar(value)
+            if exemplar:
+                out[key] = exemplar
         return out
 
     def names(self, raw: Mapping[Any, Any]) -> dict[int, str]:
