@@ -52,6 +52,10 @@ def _record_disabled(*args: Any, **kwargs: Any) -> str:
     return ""
 
 
+def _count_disabled(*args: Any, **kwargs: Any) -> None:
+    """``count_request()`` of a disabled collector: counts nothing."""
+
+
 class ErrorMetricsCollector:
     """Counts errors in a per-worker buffer and flushes them, pre-aggregated, into a store."""
 
@@ -74,10 +78,14 @@ class ErrorMetricsCollector:
         self.flusher = Flusher(cfg, self.buffer, self.store)
         if not cfg.enabled:
             self.record = _record_disabled  # type: ignore[method-assign]
-        elif type(self).record is _DELEGATING_RECORD:
-            # The hot path is the buffer's own bound method, set on the instance: no extra
-            # call per error. A subclass (or a test) that replaces record() keeps its own.
-            self.record = self.buffer.record  # type: ignore[method-assign]
+            self.count_request = _count_disabled  # type: ignore[method-assign]
+        else:
+            # The hot paths are the buffer's own bound methods, set on the instance: no extra
+            # call per error or request. A subclass (or a test) that replaces one keeps its own.
+            if type(self).record is _DELEGATING_RECORD:
+                self.record = self.buffer.record  # type: ignore[method-assign]
+            if type(self).count_request is _DELEGATING_COUNT:
+                self.count_request = self.buffer.count_request  # type: ignore[method-assign]
         _collectors.add(self)
 
     def record(
@@ -89,11 +97,28 @@ class ErrorMetricsCollector:
         detail: Any = None,
         path: str | None = None,
         method: str | None = None,
+        request_id: str | None = None,
+        trace_id: str | None = None,
     ) -> str:
         """Count one error and keep its raw event; returns the event id. No I/O, one lock."""
         return self.buffer.record(
-            error_code, error_name, status_code, message, detail, path, method
+            error_code, error_name, status_code, message, detail, path, method, request_id, trace_id
         )
+
+    def count_request(
+        self,
+        route: str,
+        method: str,
+        status: int,
+        error: tuple[int, str, int] | None = None,
+        exemplar: tuple[str | None, str | None, str | None] | None = None,
+    ) -> None:
+        """Count one response by route, method and status class (and an error by route).
+
+        *error* is (code, name, status) of an error response; *exemplar* (request id, trace
+        id, Sentry event id) becomes its series' newest exemplar. No I/O, one lock.
+        """
+        self.buffer.count_request(route, method, status, error, exemplar)
 
     def _reset_after_fork(self) -> None:
         """In a forked child: drop the parent's buffer and thread; this is a new worker."""
@@ -248,3 +273,4 @@ class ErrorMetricsCollector:
 
 
 _DELEGATING_RECORD = ErrorMetricsCollector.record
+_DELEGATING_COUNT = ErrorMetricsCollector.count_request

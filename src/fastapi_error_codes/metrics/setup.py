@@ -22,7 +22,9 @@ from fastapi.responses import Response
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.routing import Mount, WebSocketRoute, compile_path
+from starlette.types import Scope
 
+from .._sent import Sent, add_request_hook
 from .._tree import add_build_hook, app_chain, on_mount
 from ..handlers import installed_config, setup_exception_handler
 from ..observers import (
@@ -34,6 +36,7 @@ from ..observers import (
 )
 from ._http import route_template, store_unavailable_as_503
 from .auth import bearer_token_dependency
+from .buffer import UNMATCHED_ROUTE
 from .collector import ErrorMetricsCollector
 from .config import MetricsConfig
 from .dashboard import DashboardAPI
@@ -41,7 +44,7 @@ from .prometheus import PrometheusExporter
 from .reads import ReadGate
 from .sentry import SentryIntegration
 
-__all__ = ["MetricsComponents", "setup_metrics"]
+__all__ = ["UNDECLARED", "MetricsComponents", "setup_metrics"]
 
 
 class MetricsComponents(TypedDict):
@@ -60,6 +63,8 @@ _NODE_KEY = "fastapi_error_codes_metrics_node"
 _OWN_ENDPOINT_ATTR = "__fastapi_error_codes_endpoint__"
 #: Statuses of a request the library's own endpoints refused (authentication).
 _REFUSED = frozenset({401, 403})
+#: The error name of an error response no handler answered (its code is its status).
+UNDECLARED = "Undeclared"
 
 
 class _Node:
@@ -77,6 +82,32 @@ class _Node:
         self.components = components
         self.gate = gate
         self.observers: list[ErrorObserver] = []
+
+    def count_request(self, scope: Scope, sent: Sent) -> None:
+        """A request hook: count the response by route, and an error response by route.
+
+        An error a handler answered is counted under its code; a response of 400 or more that
+        no handler answered (returned, not raised) under its status as code, named
+        ``Undeclared``. Not counted: requests of an app mounted in one with metrics (that
+        app counts them) and requests to the library's own endpoints.
+        """
+        if self.components is not self.own or _is_own_endpoint(scope.get("endpoint")):
+            return
+        status = sent.status
+        assert status is not None  # hooks run only for a response that started
+        handled = sent.error
+        error: tuple[int, str, int] | None = None
+        if handled is not None:
+            error = (handled.error_code, handled.error_name, handled.status_code)
+        elif status >= 400:
+            error = (status, UNDECLARED, status)
+        self.own["collector"].count_request(
+            route_template(scope) or UNMATCHED_ROUTE,
+            scope["method"],
+            status,
+            error,
+            (sent.request_id, sent.trace_id, sent.sentry_event_id) if error else None,
+        )
 
     def adopt(self, app: Starlette, outer: _Node) -> None:
         """Use *outer*'s components from now on; this app's own are closed."""
@@ -214,6 +245,8 @@ def setup_metrics(
                 error.detail,
                 path,
                 request.scope.get("method"),
+                error.request_id,
+                error.trace_id,
             )
         except Exception:
             collector.note_dropped()  # exported as fastapi_errors_dropped_total
@@ -237,6 +270,8 @@ def setup_metrics(
     node.observers.append(record_error)
     if sentry.enabled:
         node.observers.append(sentry.observe)
+    if config.count_requests:
+        add_request_hook(app, node.count_request)
     if config.prometheus_enabled:
         exporter = PrometheusExporter(collector)  # a clear ImportError without the extra
         components["exporter"] = app.state.metrics_exporter = exporter

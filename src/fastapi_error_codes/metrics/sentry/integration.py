@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from ..._guard import FailureGuard
+from ..._sent import sent_record
 from ...handlers import ERRORS_LOGGER
 from .._http import route_template
 from ..pii import PiiMasker
@@ -772,6 +773,7 @@ class SentryIntegration:
                         "status_code": status,
                         "method": request.scope.get("method"),
                         "route": _route_path(request),
+                        "request_id": error.request_id,
                     },
                 )
 
@@ -791,8 +793,16 @@ class SentryIntegration:
                 context[SKIPPED_FIELD] = skipped
                 if skipped:
                     scope.set_tag(SKIPPED_FIELD, str(skipped))
+            if error.request_id:
+                scope.set_tag("request_id", error.request_id)
+                context["request_id"] = error.request_id
+            if error.trace_id:
+                context["trace_id"] = error.trace_id
             scope.set_context("error", context)
-            sdk.capture_exception(error.exception)
+            event_id = sdk.capture_exception(error.exception)
+        record = sent_record(request.scope)
+        if record is not None and isinstance(event_id, str):
+            record.sentry_event_id = event_id  # the exemplar of the error's series links it
 
     # --- hooks ------------------------------------------------------------------------------
 
