@@ -258,9 +258,7 @@ class WireEncoder:
                     requests[(start, route, method, status_class)] = n
                 else:  # (code, name, status, route, method)
                     code, name, status, route, method = key
-                    route_errors[
-                        (start, code, json_safe(str(name))[:cap], status, route, method)
-                    ] = n
+                    route_errors[(start, code, self._name(name), status, route, method)] = n
         return Batch(
             worker_id=worker_id,
             seq=seq,
@@ -277,11 +275,16 @@ class WireEncoder:
             requests=requests,
             route_errors=route_errors,
             exemplars={
-                (code, json_safe(str(name))[:cap], status, route, method): self._exemplar(ex)
+                (code, self._name(name), status, route, method): self._exemplar(ex)
                 for (code, name, status, route, method), ex in drained.exemplars.items()
             },
             route_folded=drained.route_folded,
         )
+
+    def _name(self, name: object) -> str:
+        """An error name as a route series keeps it: JSON-safe, capped, without tabs."""
+        text: str = json_safe(str(name))
+        return text[: self._config.max_text_length].replace("\t", " ")
 
     def _exemplar(self, exemplar: tuple[str | None, str | None, str | None, float]) -> str:
         """An exemplar as stored: compact JSON with the ids that are known."""

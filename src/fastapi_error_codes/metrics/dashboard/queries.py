@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from ..models import OVERFLOW_CODE, ErrorEvent, FleetView
+from ..buffer import UNMATCHED_ROUTE
+from ..models import OVERFLOW_CODE, ErrorEvent, FleetView, RequestKey, RouteErrorKey
+from ..stores.base import window_starts
 from .schemas import (
     ErrorCodeStatsResponse,
     ErrorEventResponse,
     MetricsSummaryResponse,
     RecentEventsResponse,
+    RouteErrorCount,
+    RouteStats,
+    RoutesResponse,
     TimeseriesResponse,
     TimeseriesSeries,
     TopErrorResponse,
@@ -22,10 +28,15 @@ __all__ = [
     "DEFAULT_POINTS",
     "MAX_BUCKETS",
     "MAX_POINTS",
+    "ROUTE_TOP_ERRORS",
     "Grid",
     "code_stats",
     "recent",
     "resolve_grid",
+    "resolve_window",
+    "routes",
+    "sentry_url",
+    "series_windows",
     "summary",
     "timeseries",
     "top_errors",
@@ -37,6 +48,11 @@ MAX_POINTS = 1440
 DEFAULT_POINTS = 120
 #: Most bucket hashes one timeseries read may touch (``window / bucket width``).
 MAX_BUCKETS = 10080
+#: Error series listed per route in ``/routes``.
+ROUTE_TOP_ERRORS = 3
+#: What a Sentry event id looks like (32 hex digits; a dashed UUID passes too): anything else
+#: in an exemplar is not linked.
+_SENTRY_EVENT_ID = re.compile(r"[0-9a-fA-F][0-9a-fA-F-]{15,63}")
 
 
 def _iso(ts: float) -> str:
@@ -82,17 +98,64 @@ def summary(view: FleetView, *, now: float, width: int) -> MetricsSummaryRespons
     )
 
 
-def recent(events: Sequence[ErrorEvent], *, now: float) -> RecentEventsResponse:
-    """*events* (newest first) with their count and the time of the answer."""
+def sentry_url(event: ErrorEvent, view: FleetView | None, base: str | None) -> str | None:
+    """The link to *event*'s Sentry event, or None: never a guess.
+
+    Only with a Sentry *base* URL, and only when the exemplar of the event's error-by-route
+    series (the newest request of that series, with its Sentry event id) is this very request:
+    its request id equals the event's.
+    """
+    if not base or view is None or not event.request_id:
+        return None
+    key: RouteErrorKey = (
+        event.error_code,
+        event.error_name,
+        event.status_code,
+        event.path or UNMATCHED_ROUTE,
+        event.method or "",
+    )
+    exemplar = view.exemplars.get(key)
+    if not exemplar or exemplar.get("r") != event.request_id:
+        return None
+    sentry_id = exemplar.get("s")
+    if not isinstance(sentry_id, str) or not _SENTRY_EVENT_ID.fullmatch(sentry_id):
+        return None
+    return f"{base.rstrip('/')}/issues/?query={sentry_id}"
+
+
+def _event_responses(
+    events: Sequence[ErrorEvent], view: FleetView | None, base: str | None
+) -> list[ErrorEventResponse]:
+    return [ErrorEventResponse.from_event(e, sentry_url(e, view, base)) for e in events]
+
+
+def recent(
+    events: Sequence[ErrorEvent],
+    *,
+    now: float,
+    view: FleetView | None = None,
+    sentry_base_url: str | None = None,
+) -> RecentEventsResponse:
+    """*events* (newest first) with their count and the time of the answer.
+
+    With *sentry_base_url* and the *view* holding the exemplars, an event whose request is its
+    series' exemplar carries the link to its Sentry event.
+    """
     return RecentEventsResponse(
-        events=[ErrorEventResponse.from_event(e) for e in events],
+        events=_event_responses(events, view, sentry_base_url),
         count=len(events),
         timestamp=_iso(now),
     )
 
 
 def code_stats(
-    view: FleetView, code: int, events: Sequence[ErrorEvent], *, now: float, width: int
+    view: FleetView,
+    code: int,
+    events: Sequence[ErrorEvent],
+    *,
+    now: float,
+    width: int,
+    sentry_base_url: str | None = None,
 ) -> ErrorCodeStatsResponse:
     """Totals, statuses, windows and *events* of one error code; zeros if it has no errors."""
     statuses = {s: n for (c, s), n in view.totals.items() if c == code}
@@ -106,7 +169,7 @@ def code_stats(
         status_counts=statuses,
         last_5m=_window_count(view, 300, width, now, code),
         last_1h=_window_count(view, 3600, width, now, code),
-        recent_events=[ErrorEventResponse.from_event(e) for e in events],
+        recent_events=_event_responses(events, view, sentry_base_url),
     )
 
 
@@ -222,5 +285,132 @@ def timeseries(view: FleetView, grid: Grid, *, now: float, top: int) -> Timeseri
         series=series,
         total=sum(totals.values()),
         status_classes=classes,
+        timestamp=_iso(now),
+    )
+
+
+def series_windows(view: FleetView, *, now: float, width: int) -> list[tuple[int, int, int, int]]:
+    """Per error series (code, status): its total and its errors in the last 5 minutes and
+    hour, as ``(code, status, ...)`` rows; most errors first, then by code and status.
+    """
+    recent: dict[tuple[int, int], list[int]] = {}
+    for start, cells in view.buckets.items():
+        end = start + width
+        for key, n in cells.items():
+            row = recent.setdefault(key, [0, 0])
+            if end > now - 300:
+                row[0] += n
+            if end > now - 3600:
+                row[1] += n
+    keys = sorted(view.totals, key=lambda k: (-view.totals[k], k))
+    return [
+        (code, status, *recent.get((code, status), [0, 0])) for code, status in keys
+    ]  # type: ignore[misc]
+
+
+def resolve_window(window: int | None, width: int, retention: int) -> int:
+    """Check a ``window`` (seconds; 0 = all time) against the retention and the bucket bound."""
+    if window is None:
+        return min(3600, retention)
+    if window > retention:
+        raise ValueError(f"window={window} is longer than the retention ({retention} s)")
+    if window // width > MAX_BUCKETS:
+        raise ValueError(
+            f"window={window} spans more than {MAX_BUCKETS} buckets of {width} s; use a shorter "
+            "window"
+        )
+    return window
+
+
+def _sum_buckets(buckets: Mapping[int, Mapping[RequestKey, int]]) -> dict[RequestKey, int]:
+    out: dict[RequestKey, int] = {}
+    for cells in buckets.values():
+        for key, n in cells.items():
+            out[key] = out.get(key, 0) + n
+    return out
+
+
+def _sum_error_buckets(
+    buckets: Mapping[int, Mapping[RouteErrorKey, int]],
+) -> dict[RouteErrorKey, int]:
+    out: dict[RouteErrorKey, int] = {}
+    for cells in buckets.values():
+        for key, n in cells.items():
+            out[key] = out.get(key, 0) + n
+    return out
+
+
+def _ratio(part: int, whole: int) -> float | None:
+    return round(part / whole, 6) if whole else None
+
+
+def routes(
+    view: FleetView, window_s: int, *, limit: int, now: float, width: int
+) -> RoutesResponse:
+    """Requests, error responses and their ratio per (route, method) over the last *window_s*
+    seconds (0: all time); the routes with the most errors first, at most *limit* of them.
+
+    Errors are responses with a 4xx or 5xx status (declared or not); the route's error series
+    (code, name, status) say which.
+    """
+    if window_s:
+        requests = _sum_buckets(view.request_buckets)
+        errors = _sum_error_buckets(view.route_error_buckets)
+        first: int | None = window_starts(now, window_s, width).start
+    else:
+        requests, errors, first = view.requests, view.route_errors, None
+    # (route, method) -> [requests, 4xx, 5xx]
+    rows: dict[tuple[str, str], list[int]] = {}
+    for (route, method, status_class), n in requests.items():
+        if n <= 0:
+            continue
+        row = rows.setdefault((route, method), [0, 0, 0])
+        row[0] += n
+        if status_class == 4:
+            row[1] += n
+        elif status_class == 5:
+            row[2] += n
+    by_route: dict[tuple[str, str], list[RouteErrorCount]] = {}
+    for (code, name, status, route, method), n in errors.items():
+        if n > 0:
+            by_route.setdefault((route, method), []).append(
+                RouteErrorCount(error_code=code, error_name=name, status_code=status, count=n)
+            )
+    ranked = sorted(
+        rows.items(),
+        key=lambda kv: (-(kv[1][1] + kv[1][2]), -kv[1][2], -kv[1][0], kv[0][0], kv[0][1]),
+    )
+    stats = []
+    for (route, method), (n, four, five) in ranked[:limit]:
+        top = sorted(
+            by_route.get((route, method), []),
+            key=lambda e: (-e.count, e.error_code, e.status_code, e.error_name),
+        )
+        stats.append(
+            RouteStats(
+                route=route,
+                method=method,
+                requests=n,
+                errors=four + five,
+                errors_4xx=four,
+                errors_5xx=five,
+                error_ratio=_ratio(four + five, n),
+                top_errors=top[:ROUTE_TOP_ERRORS],
+            )
+        )
+    total = sum(row[0] for row in rows.values())
+    failed = sum(row[1] + row[2] for row in rows.values())
+    return RoutesResponse(
+        window_s=window_s,
+        bucket_width_s=width,
+        start=None if first is None else _iso(first),
+        start_epoch=first,
+        requests=total,
+        errors=failed,
+        errors_5xx=sum(row[2] for row in rows.values()),
+        error_ratio=_ratio(failed, total),
+        route_count=len(rows),
+        route_folded=view.route_folded,
+        routes=stats,
         timestamp=_iso(now),
     )

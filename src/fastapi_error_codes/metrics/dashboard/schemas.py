@@ -13,6 +13,9 @@ __all__ = [
     "ErrorEventResponse",
     "MetricsSummaryResponse",
     "RecentEventsResponse",
+    "RouteErrorCount",
+    "RouteStats",
+    "RoutesResponse",
     "TimeseriesResponse",
     "TimeseriesSeries",
     "TopErrorResponse",
@@ -49,11 +52,20 @@ class ErrorEventResponse(BaseModel):
     method: str | None = None
     timestamp: str
     event_id: str
+    request_id: str | None = Field(
+        None, description="The request's id (the X-Request-ID header), when known"
+    )
+    trace_id: str | None = Field(None, description="The request's W3C trace id, when known")
+    sentry_url: str | None = Field(
+        None,
+        description="Link to this request's Sentry event: only with MetricsConfig."
+        "sentry_base_url set and a Sentry event id known for this very request",
+    )
 
     @classmethod
-    def from_event(cls, event: ErrorEvent) -> ErrorEventResponse:
-        """Build the response model from an :class:`ErrorEvent`."""
-        return cls(**event.to_dict())
+    def from_event(cls, event: ErrorEvent, sentry_url: str | None = None) -> ErrorEventResponse:
+        """Build the response model from an :class:`ErrorEvent` (and its Sentry link)."""
+        return cls(**event.to_dict(), sentry_url=sentry_url)
 
 
 class RecentEventsResponse(BaseModel):
@@ -116,5 +128,53 @@ class TimeseriesResponse(BaseModel):
     total: int = Field(description="All errors in the window")
     status_classes: dict[str, int] = Field(
         description='Errors in the window per status class ("4xx", "5xx", ...)'
+    )
+    timestamp: str = Field(description="When this answer was computed (ISO 8601 UTC)")
+
+
+class RouteErrorCount(BaseModel):
+    """One error series of a route: how often it answered with this error in the window."""
+
+    error_code: int = Field(description="The error code; the status for an undeclared error")
+    error_name: str = Field(description='"Undeclared" for a response no handler raised')
+    status_code: int
+    count: int
+
+
+class RouteStats(BaseModel):
+    """Requests and error responses of one (route, method) over the window."""
+
+    route: str = Field(
+        description='The route template; "<unmatched>" for paths no route matched, "other" '
+        "for routes folded past max_route_series"
+    )
+    method: str
+    requests: int = Field(description="Responses of this route in the window")
+    errors: int = Field(description="Responses with a 4xx or 5xx status")
+    errors_4xx: int
+    errors_5xx: int
+    error_ratio: float | None = Field(description="errors / requests; null without requests")
+    top_errors: list[RouteErrorCount] = Field(
+        description="The route's most frequent errors in the window (at most 3), largest first"
+    )
+
+
+class RoutesResponse(BaseModel):
+    """Error ratio per route over a window, the routes that fail most first."""
+
+    window_s: int = Field(description="Seconds covered; 0 for all time")
+    bucket_width_s: int
+    start: str | None = Field(
+        description="Start of the oldest bucket covered (ISO 8601 UTC); null for all time"
+    )
+    start_epoch: int | None
+    requests: int = Field(description="Responses of every route in the window")
+    errors: int = Field(description="Responses with a 4xx or 5xx status, every route")
+    errors_5xx: int
+    error_ratio: float | None = Field(description="errors / requests; null without requests")
+    route_count: int = Field(description="(route, method) pairs with requests, before ``limit``")
+    route_folded: int = Field(description="Route series folded into other, fleet-wide")
+    routes: list[RouteStats] = Field(
+        description="Most errors first (then most 5xx, most requests, route, method)"
     )
     timestamp: str = Field(description="When this answer was computed (ISO 8601 UTC)")
