@@ -2,24 +2,19 @@
 
 from __future__ import annotations
 
-import re
-
-#: One sample line of the Prometheus text format: name, optional labels, value.
-_SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+(\S+)$")
-_LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
+from prometheus_client.parser import text_string_to_metric_families
 
 
 def samples(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
-    """Parse Prometheus text into {(name, labels): value} (no comments, no timestamps)."""
-    out: dict[tuple[str, frozenset[tuple[str, str]]], float] = {}
-    for line in text.splitlines():
-        if not line or line.startswith("#"):
-            continue
-        match = _SAMPLE.match(line)
-        assert match, f"not a sample line: {line!r}"
-        name, labels, value = match.groups()
-        out[(name, frozenset(_LABEL.findall(labels or "")))] = float(value)
-    return out
+    """Parse Prometheus text into {(name, labels): value}, with prometheus_client's parser.
+
+    Label values may hold any character (route templates hold braces), so no regex here.
+    """
+    return {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
 
 
 def by_code(text: str) -> dict[int, float]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .buffer import UNMATCHED_ROUTE
 from .collector import ErrorMetricsCollector
 from .config import MetricsConfig, MetricsPreset, get_config_from_env
 from .dashboard import (
@@ -19,12 +20,14 @@ from .pii import DEFAULT_PII_PATTERNS, PiiMasker, mask_pii
 from .prometheus import PrometheusExporter
 from .reads import ReadGate
 from .sentry import SentryIntegration
-from .setup import MetricsComponents, setup_metrics
+from .setup import UNDECLARED, MetricsComponents, setup_metrics
 from .stores import BatchRejected, MemoryStore, MetricsStore, StoreError, StoreUnavailable
 from .stores.redis import RedisStore
 
 __all__ = [
     "DEFAULT_PII_PATTERNS",
+    "UNDECLARED",
+    "UNMATCHED_ROUTE",
     "BatchRejected",
     "DashboardAPI",
     "ErrorCodeStatsResponse",
