@@ -308,3 +308,29 @@ def test_a_mounted_apps_lifespan_run_by_the_outer_one_starts_nothing_twice() -> 
     with TestClient(app):
         assert not own_collector.flusher.running  # adopted and closed: not started again
         assert app.state.metrics_collector.flusher.running
+
+
+# --- routing order ------------------------------------------------------------------------------
+
+
+def test_the_apps_routes_are_matched_before_the_librarys() -> None:
+    app = FastAPI()
+    setup_metrics(app, config())  # before the app's routes, as most apps call it
+
+    @app.get("/items/{item_id}")
+    def item(item_id: int) -> dict[str, int]:
+        return {"item_id": item_id}
+
+    @app.get("/{path:path}")
+    def spa(path: str) -> str:  # an SPA fallback added last
+        return "index.html"
+
+    with TestClient(app) as client:
+        assert client.get("/items/1").json() == {"item_id": 1}
+        assert client.get("/metrics").text.startswith("# HELP")
+        assert client.get("/api/metrics/summary").json()["total_errors"] == 0
+        assert client.get("/somewhere/else").json() == "index.html"
+    paths = [getattr(r, "path", None) for r in app.router.routes]
+    # the app's route first, the library's next, the catch-all that could shadow them last
+    assert paths.index("/items/{item_id}") < paths.index("/metrics")
+    assert paths.index("/metrics") < paths.index("/{path:path}")

@@ -416,6 +416,38 @@ def _check_paths(app: Starlette) -> None:
                 f"{other.describe()}, added {'before' if before else 'after'} it: only one of "
                 f"them would answer. {hint}"
             )
+    _move_ours_back(app, claims)
+
+
+def _move_ours_back(app: Starlette, claims: list[_Claim]) -> None:
+    """Put the library's routes after the app's, so the app's requests are matched first.
+
+    Routing takes the first match: every request to the app would otherwise try /metrics and
+    each dashboard route first. They go just before the first route (or mount) that could
+    answer one of their paths (a catch-all, an SPA fallback), so they answer what they
+    answered before; the paths were checked (:func:`_check_paths`) already.
+    """
+    ours = [c for c in claims if c.ours]
+    if not ours:
+        return
+    mine = {c.position for c in ours}
+    blocking = [
+        c.position
+        for c in claims
+        if c.position not in mine and any(_collide(o, c, before=True) for o in ours)
+    ]
+    stop = min(blocking, default=len(app.router.routes))
+    routes = app.router.routes
+    order = (
+        [r for i, r in enumerate(routes) if i not in mine and i < stop]
+        + [routes[i] for i in sorted(mine)]
+        + [r for i, r in enumerate(routes) if i not in mine and i >= stop]
+    )
+    if order != routes:
+        routes[:] = order
+        changed = getattr(app.router, "_mark_routes_changed", None)
+        if callable(changed):  # FastAPI 0.137 and later cache included routers' routes
+            changed()
 
 
 def _collide(own: _Claim, other: _Claim, *, before: bool) -> bool:
