@@ -99,18 +99,20 @@ def test_every_kind_of_response_is_counted_once_in_both_families() -> None:
             ("/nowhere", 404),  # unmatched
         ]:
             assert client.get(path).status_code == status, path
+        # a middleware answers before routing: counted under the route the path would reach
         assert client.get("/items/1", headers={"x-flood": "1"}).status_code == 429
+        assert client.get("/nothing/here", headers={"x-flood": "1"}).status_code == 429
         assert client.post("/items").status_code == 200
         assert client.delete("/items/1").status_code == 405
         requests, errors = families(client)
         seed = client.get("/api/metrics/summary").json()
     assert requests == {
         ("/items/{item_id}", "GET", "2xx"): 2,
-        ("/items/{item_id}", "GET", "4xx"): 3,
+        ("/items/{item_id}", "GET", "4xx"): 4,
         ("/items/{item_id}", "GET", "5xx"): 2,
         ("/items/{item_id}", "DELETE", "4xx"): 1,
         ("/items", "POST", "2xx"): 1,
-        (UNMATCHED_ROUTE, "GET", "4xx"): 2,  # /nowhere, and the 429 before routing
+        (UNMATCHED_ROUTE, "GET", "4xx"): 2,  # /nowhere, and a 429 on a path no route has
     }
     assert errors == {
         ("7410", "Gone", "410", "/items/{item_id}", "GET"): 1,
@@ -120,6 +122,7 @@ def test_every_kind_of_response_is_counted_once_in_both_families() -> None:
         ("500", "InternalServerError", "500", "/items/{item_id}", "GET"): 1,
         ("405", "MethodNotAllowed", "405", "/items/{item_id}", "DELETE"): 1,
         ("404", "NotFound", "404", UNMATCHED_ROUTE, "GET"): 1,
+        ("429", UNDECLARED, "429", "/items/{item_id}", "GET"): 1,
         ("429", UNDECLARED, "429", UNMATCHED_ROUTE, "GET"): 1,
     }
     # The specification's series count what the handlers answered, as before.
@@ -229,3 +232,48 @@ def test_an_exemplar_stays_within_128_characters(request_id: str) -> None:
     size = sum(len(k) + len(v) for k, v in exemplar.labels.items())
     assert size <= EXEMPLAR_MAX_CHARS
     assert exemplar.labels["trace_id"] == "a" * 32  # trace id first: tracing backends link it
+
+
+class CopiesScope:
+    """A pure ASGI middleware that hands the app a copy of the scope (the route stays there)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.app(dict(scope), receive, send)
+
+
+def test_the_route_is_found_when_the_scope_was_copied_or_routing_never_ran() -> None:
+    from fastapi import APIRouter
+
+    app = make_app()
+    app.add_middleware(CopiesScope)
+    users = APIRouter()
+
+    @users.get("/users/{user_id}")
+    def user(user_id: int) -> dict[str, int]:
+        return {"user_id": user_id}
+
+    @users.post("/users")
+    def create_user() -> None:
+        raise Gone(error_code=7410, status_code=410, message="gone")
+
+    app.include_router(users, prefix="/v1")
+    with TestClient(app) as client:
+        assert client.get("/v1/users/1").status_code == 200
+        assert client.post("/v1/users").status_code == 410
+        assert client.get("/v1/users/2", headers={"x-flood": "1"}).status_code == 429
+        assert client.delete("/v1/users/2").status_code == 405
+        requests, errors = families(client)
+    assert requests == {
+        ("/v1/users/{user_id}", "GET", "2xx"): 1,
+        ("/v1/users", "POST", "4xx"): 1,
+        ("/v1/users/{user_id}", "GET", "4xx"): 1,
+        ("/v1/users/{user_id}", "DELETE", "4xx"): 1,
+    }
+    assert errors == {
+        ("7410", "Gone", "410", "/v1/users", "POST"): 1,
+        ("429", UNDECLARED, "429", "/v1/users/{user_id}", "GET"): 1,
+        ("405", "MethodNotAllowed", "405", "/v1/users/{user_id}", "DELETE"): 1,
+    }

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import atexit
 import logging
+import re
 import weakref
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -75,13 +76,15 @@ class _Node:
     observers see its errors: counted once).
     """
 
-    __slots__ = ("components", "gate", "observers", "own")
+    __slots__ = ("components", "gate", "observers", "own", "routes")
 
     def __init__(self, components: MetricsComponents, gate: ReadGate) -> None:
         self.own = components
         self.components = components
         self.gate = gate
         self.observers: list[ErrorObserver] = []
+        #: the app's routes, for requests answered before routing (set at each build)
+        self.routes = _RouteMap([])
 
     def count_request(self, scope: Scope, sent: Sent) -> None:
         """A request hook: count the response by route, and an error response by route.
@@ -102,7 +105,7 @@ class _Node:
         elif status >= 400:
             error = (status, UNDECLARED, status)
         self.own["collector"].count_request(
-            route_template(scope) or UNMATCHED_ROUTE,
+            route_template(scope) or self.routes.match(scope) or UNMATCHED_ROUTE,
             scope["method"],
             status,
             error,
@@ -398,6 +401,7 @@ def _check_paths(app: Starlette) -> None:
         return
     config = node.own["collector"].config
     claims = _claims(app)
+    node.routes = _RouteMap(claims)
     for own in (c for c in claims if c.ours):
         for other in (c for c in claims if not c.ours):
             before = other.position < own.position
@@ -417,6 +421,46 @@ def _check_paths(app: Starlette) -> None:
                 f"them would answer. {hint}"
             )
     _move_ours_back(app, claims)
+
+
+class _RouteMap:
+    """The app's route templates, to name the route of a request answered before routing.
+
+    A middleware that answers by itself (a rate limiter's 429) or copies the scope leaves no
+    route in it; such a request is still counted under the template its path matches, the
+    first one that takes its method too (else the first that matches the path, as routing
+    would answer 405), or not at all when none matches.
+    """
+
+    __slots__ = ("_routes",)
+
+    def __init__(self, claims: list[_Claim]) -> None:
+        self._routes: list[tuple[re.Pattern[str], str, frozenset[str] | None]] = []
+        for claim in claims:
+            if claim.ours or claim.websocket:
+                continue
+            if claim.mount:
+                prefix = claim.path.rstrip("/")
+                pattern = re.compile(re.escape(prefix) + "(?:/.*)?")
+                self._routes.append((pattern, prefix or "/", None))
+            else:
+                self._routes.append((compile_path(claim.path)[0], claim.path, claim.methods))
+
+    def match(self, scope: Scope) -> str | None:
+        """The template of the route *scope*'s path and method would reach, or None."""
+        path: str = scope["path"]
+        root: str = scope.get("root_path") or ""
+        if root and (path == root or path.startswith(root + "/")):
+            path = path[len(root) :] or "/"  # the path the routes see (behind a proxy prefix)
+        method = scope.get("method")
+        partial = None
+        for pattern, template, methods in self._routes:
+            if pattern.fullmatch(path) is None:
+                continue
+            if methods is None or method in methods or (method == "HEAD" and "GET" in methods):
+                return template
+            partial = partial or template
+        return partial
 
 
 def _move_ours_back(app: Starlette, claims: list[_Claim]) -> None:
