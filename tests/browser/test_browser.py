@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 import itertools
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -172,6 +173,7 @@ def test_dashboard_in_chromium(playwright_api: Any, server: str, seeded: dict[in
             _check_tables_and_cards(page, seeded)
             ARTIFACTS.mkdir(exist_ok=True)
             page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
+            _check_csv_download(page)
             _check_token_field(page, requests)
             _check_refreshes_itself(page, server, seeded)
 
@@ -268,6 +270,29 @@ def _check_tables_and_cards(page: Any, expected: dict[int, int]) -> None:
         (method, route, code, NAMES[code], STATUS[code]): times
         for code, (method, route, times) in LIVE.items()
     }
+    # Each recent error shows its request's id (the middleware made one: 32 hex digits).
+    assert all(re.fullmatch(r"[0-9a-f]{32}", r[7]) for r in recent), recent
+    # Routes: the live requests (the history batch counted errors, not requests), all failing.
+    routes = page.eval_on_selector_all(
+        "#routes tbody tr", "trs => trs.map(tr => Array.from(tr.cells, c => c.textContent))"
+    )
+    assert sorted((r[0], r[1], _number(r[2]), _number(r[3]), r[5]) for r in routes) == sorted(
+        (route, method, times, times, "100.0 %") for method, route, times in LIVE.values()
+    )
+    assert page.text_content("#c-ratio") == "100.0 %"
+
+
+def _check_csv_download(page: Any) -> None:
+    """The Routes CSV button saves the routes of the window (fetched, then a blob: download)."""
+    with page.expect_download() as info:
+        page.click('button[data-csv="routes"]')
+    download = info.value
+    assert download.suggested_filename == "errors-routes.csv"
+    lines = Path(download.path()).read_text(encoding="utf-8").splitlines()
+    assert lines[0] == "route,method,requests,errors,errors_4xx,errors_5xx,error_ratio"
+    assert sorted(line.split(",")[0] for line in lines[1:]) == sorted(
+        route for _method, route, _times in LIVE.values()
+    )
 
 
 def _loads(page: Any) -> int:
@@ -284,14 +309,14 @@ def _check_token_field(page: Any, requests: list[tuple[str, str | None]]) -> Non
     page.click("#token-form button[type=submit]")
     page.wait_for_selector(f'body[data-loads="{before + 1}"]')
     sent = [a for u, a in requests[mark:] if "/api/metrics/" in u]
-    assert len(sent) == 4
+    assert len(sent) == 5
     assert set(sent) == {f"Bearer {TOKEN}"}
     assert page.evaluate("Object.values(sessionStorage)") == [TOKEN]
     assert page.input_value("#token") == ""
     before, mark = _loads(page), len(requests)
     page.click("#token-clear")
     page.wait_for_selector(f'body[data-loads="{before + 1}"]')
-    assert [a for u, a in requests[mark:] if "/api/metrics/" in u] == [None] * 4
+    assert [a for u, a in requests[mark:] if "/api/metrics/" in u] == [None] * 5
     assert page.evaluate("sessionStorage.length") == 0
 
 

@@ -31,6 +31,10 @@ ENDPOINTS = (
     "/api/metrics/by-code/301",
     "/api/metrics/top-errors",
     "/api/metrics/timeseries",
+    "/api/metrics/routes",
+    "/api/metrics/summary.csv",
+    "/api/metrics/timeseries.csv",
+    "/api/metrics/routes.csv",
 )
 #: The dashboard page: HTML without data of its own, which fetches the JSON above.
 PAGE = "/api/metrics/"

@@ -34,6 +34,10 @@ LIBRARY_OPERATIONS = (
     "GET /api/metrics/by-code/{error_code}",
     "GET /api/metrics/top-errors",
     "GET /api/metrics/timeseries",
+    "GET /api/metrics/routes",
+    "GET /api/metrics/summary.csv",
+    "GET /api/metrics/timeseries.csv",
+    "GET /api/metrics/routes.csv",
 )
 APP_OPERATIONS = (
     "GET /",

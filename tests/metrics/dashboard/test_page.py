@@ -60,7 +60,16 @@ def test_no_reference_to_any_other_host(page: tuple[str, dict[str, str]]) -> Non
         assert value.startswith("data:"), value
     # The script talks to the JSON endpoints only, by paths relative to the page.
     fetched = re.findall(r"""api\(\s*[`'"]([^`'"]+)""", html)
-    assert {f.split("?")[0] for f in fetched} == {"summary", "timeseries", "top-errors", "recent"}
+    assert {f.split("?")[0] for f in fetched} == {
+        "summary",
+        "timeseries",
+        "top-errors",
+        "recent",
+        "routes",
+    }
+    # The CSV downloads: the same JSON endpoints' CSV twins, fetched (token in a header).
+    exports = re.findall(r"""\[\s*[`'"]([a-z-]+\.csv)[?`'"]""", html)
+    assert set(exports) == {"summary.csv", "timeseries.csv", "routes.csv"}
 
 
 def _function_body(html: str, name: str) -> str:
@@ -71,7 +80,7 @@ def _function_body(html: str, name: str) -> str:
 
 
 def _fields(code: str, variable: str) -> set[str]:
-    return set(re.findall(rf"\b{variable}\.([a-z_]+)", code))
+    return set(re.findall(rf"\b{variable}\.([a-z_][a-z0-9_]*)", code))
 
 
 def test_the_script_reads_only_fields_the_endpoints_serve(
@@ -87,6 +96,8 @@ def test_the_script_reads_only_fields_the_endpoints_serve(
             name: client.get(f"/api/metrics/{name}").json()
             for name in ("summary", "timeseries", "top-errors?limit=10", "recent?limit=25")
         }
+        client.get("/nowhere")  # one request by route: a row in /routes
+        routes = client.get("/api/metrics/routes").json()
     recent = answers["recent?limit=25"]
     read = {
         "recent": (_fields(_function_body(html, "refresh"), "recent"), recent),
@@ -95,10 +106,17 @@ def test_the_script_reads_only_fields_the_endpoints_serve(
             _fields(_function_body(html, "renderTop"), "r"),
             answers["top-errors?limit=10"][0],
         ),
+        "routes": (_fields(html, "rt"), routes),
+        "route row": (_fields(_function_body(html, "renderRoutes"), "r"), routes["routes"][0]),
+        "route error": (
+            _fields(_function_body(html, "renderRoutes"), "t"),
+            routes["routes"][0]["top_errors"][0],
+        ),
         "summary": (_fields(html, "sm"), answers["summary"]),
         "timeseries": (_fields(html, "ts"), answers["timeseries"]),
     }
     assert read["recent"][0] == {"events"}  # /recent is {"events", "count", "timestamp"}
+    assert {"request_id", "sentry_url"} <= read["event"][0]
     for what, (fields, body) in read.items():
         assert fields, what
         assert fields <= set(body), (what, fields - set(body))
@@ -163,6 +181,10 @@ def test_same_protection_as_the_json_endpoints() -> None:
             "/api/metrics/recent",
             "/api/metrics/top-errors",
             "/api/metrics/by-code/404",
+            "/api/metrics/routes",
+            "/api/metrics/summary.csv",
+            "/api/metrics/timeseries.csv",
+            "/api/metrics/routes.csv",
         ):
             denied = client.get(path)
             assert denied.status_code == 401, path

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from fastapi_error_codes.metrics.dashboard import queries
+from fastapi_error_codes.metrics.dashboard import export, queries
 from fastapi_error_codes.metrics.dashboard.queries import Grid, resolve_grid
 from fastapi_error_codes.metrics.models import OVERFLOW_CODE, ErrorEvent, FleetView
 
@@ -180,3 +180,132 @@ def test_timeseries_of_an_empty_view_has_only_a_zero_other_line() -> None:
     body = queries.timeseries(_view({}), resolve_grid(300, 60, 60, 86400), now=NOW_TS, top=5)
     assert [(s.key, s.counts) for s in body.series] == [("other", [0] * 5)]
     assert (body.total, body.status_classes) == (0, {"4xx": 0, "5xx": 0})
+
+
+# -- routes, Sentry links, CSV cells ----------------------------------------------------------
+
+
+def _route_view(**extra: Any) -> FleetView:
+    return FleetView(totals={}, names={}, buckets={}, **extra)
+
+
+def test_routes_of_a_window_sum_its_buckets_and_rank_by_errors() -> None:
+    view = _route_view(
+        requests={("/a", "GET", 2): 1000, ("/b", "GET", 5): 1},
+        request_buckets={
+            9960: {("/a", "GET", 2): 7, ("/a", "GET", 4): 2, ("/b", "POST", 5): 2},
+            9900: {("/a", "GET", 5): 1, ("/c", "GET", 2): 4, ("/b", "POST", 2): 1},
+            9840: {("other", "other", 4): 3},
+        },
+        route_error_buckets={
+            9960: {
+                (101, "UserNotFound", 404, "/a", "GET"): 2,
+                (500, "Undeclared", 500, "/b", "POST"): 2,
+            },
+            9900: {(103, "Boom", 500, "/a", "GET"): 1},
+            9840: {(OVERFLOW_CODE, "other", 404, "other", "other"): 3},
+        },
+        route_folded=3,
+    )
+    body = queries.routes(view, 300, limit=10, now=NOW, width=WIDTH)
+    assert [(r.route, r.method, r.requests, r.errors, r.errors_5xx) for r in body.routes] == [
+        ("/a", "GET", 10, 3, 1),
+        ("other", "other", 3, 3, 0),  # as many errors as /a, fewer 5xx
+        ("/b", "POST", 3, 2, 2),
+        ("/c", "GET", 4, 0, 0),
+    ]
+    first = body.routes[0]
+    assert first.error_ratio == 0.3
+    assert [(e.error_code, e.count) for e in first.top_errors] == [(101, 2), (103, 1)]
+    assert (body.requests, body.errors, body.errors_5xx) == (20, 8, 3)
+    assert body.error_ratio == 0.4
+    assert (body.route_count, body.route_folded) == (4, 3)
+    assert body.start_epoch == 9660  # the bucket that holds now - 300
+    assert queries.routes(view, 300, limit=1, now=NOW, width=WIDTH).routes[0].route == "/a"
+
+
+def test_routes_all_time_reads_the_totals() -> None:
+    view = _route_view(
+        requests={("/a", "GET", 2): 9, ("/a", "GET", 5): 1},
+        request_buckets={9960: {("/a", "GET", 2): 1}},
+    )
+    body = queries.routes(view, 0, limit=10, now=NOW, width=WIDTH)
+    assert [(r.requests, r.errors, r.error_ratio) for r in body.routes] == [(10, 1, 0.1)]
+    assert (body.start, body.start_epoch, body.window_s) == (None, None, 0)
+    empty = queries.routes(_route_view(), 0, limit=10, now=NOW, width=WIDTH)
+    assert (empty.routes, empty.error_ratio) == ([], None)
+
+
+def test_resolve_window() -> None:
+    assert queries.resolve_window(None, 60, 86400) == 3600
+    assert queries.resolve_window(None, 60, 600) == 600
+    assert queries.resolve_window(0, 60, 600) == 0
+    with pytest.raises(ValueError, match="retention"):
+        queries.resolve_window(601, 60, 600)
+    with pytest.raises(ValueError, match="buckets"):
+        queries.resolve_window(86400, 1, 86400)
+
+
+SENTRY_ID = "0123456789abcdef0123456789abcdef"
+
+
+@pytest.mark.parametrize(
+    ("exemplar", "base", "expected"),
+    [
+        ({"r": "req-1", "s": SENTRY_ID}, "https://s.example/organizations/o/", SENTRY_ID),
+        ({"r": "req-1", "s": SENTRY_ID}, None, None),
+        ({"r": "req-2", "s": SENTRY_ID}, "https://s.example/organizations/o", None),
+        ({"r": "req-1"}, "https://s.example/organizations/o", None),
+        ({"s": SENTRY_ID}, "https://s.example/organizations/o", None),
+        ({"r": "req-1", "s": "x" * 32}, "https://s.example/organizations/o", None),
+    ],
+)
+def test_sentry_url(exemplar: dict[str, Any], base: str | None, expected: str | None) -> None:
+    event = ErrorEvent(
+        101, "UserNotFound", 404, "m", path="/u/{id}", method="GET", request_id="req-1"
+    )
+    view = _route_view(exemplars={(101, "UserNotFound", 404, "/u/{id}", "GET"): exemplar})
+    url = queries.sentry_url(event, view, base)
+    if expected is None:
+        assert url is None
+    else:
+        assert url == f"https://s.example/organizations/o/issues/?query={expected}"
+
+
+def test_sentry_url_of_an_unmatched_path_and_of_an_event_without_request_id() -> None:
+    view = _route_view(
+        exemplars={(404, "NotFound", 404, "<unmatched>", "GET"): {"r": "req-1", "s": SENTRY_ID}}
+    )
+    base = "https://s.example/o"
+    event = ErrorEvent(404, "NotFound", 404, "m", method="GET", request_id="req-1")
+    assert queries.sentry_url(event, view, base) == f"{base}/issues/?query={SENTRY_ID}"
+    event.request_id = None
+    assert queries.sentry_url(event, view, base) is None
+    assert queries.sentry_url(event, None, base) is None
+
+
+@pytest.mark.parametrize(
+    ("value", "cell"),
+    [
+        ("=1+1", "'=1+1"),
+        ("+1", "'+1"),
+        ("-1", "'-1"),
+        ("@x", "'@x"),
+        ("\tx", "'\tx"),
+        ("\rx", "'\rx"),
+        ("\uff1dx", "'\uff1dx"),
+        ("a=1", "a=1"),
+        ("/users/{id}", "/users/{id}"),
+        ("", ""),
+        (None, ""),
+        (-1, -1),
+        (0.25, 0.25),
+    ],
+)
+def test_csv_cell(value: Any, cell: Any) -> None:
+    assert export.csv_cell(value) == cell
+
+
+def test_render_csv_quotes_and_defuses() -> None:
+    text = export.render_csv(["a", "b"], [["=x", 'q"uote, and\nnewline'], [-1, None]])
+    assert text == 'a,b\r\n\'=x,"q""uote, and\nnewline"\r\n-1,\r\n'

@@ -55,6 +55,9 @@ def test_recent(client: TestClient) -> None:
         "method",
         "timestamp",
         "event_id",
+        "request_id",
+        "trace_id",
+        "sentry_url",
     }
     only = client.get("/api/metrics/recent", params={"error_code": 301}).json()
     assert only["count"] == len(only["events"]) == 5

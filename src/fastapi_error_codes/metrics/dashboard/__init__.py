@@ -1,4 +1,4 @@
-"""The dashboard: JSON endpoints over the fleet's error metrics and the operator HTML page."""
+"""The dashboard: JSON and CSV endpoints over the fleet's error metrics, and the operator page."""
 
 from __future__ import annotations
 
@@ -8,6 +8,9 @@ from .schemas import (
     ErrorEventResponse,
     MetricsSummaryResponse,
     RecentEventsResponse,
+    RouteErrorCount,
+    RoutesResponse,
+    RouteStats,
     TimeseriesResponse,
     TimeseriesSeries,
     TopErrorResponse,
@@ -19,6 +22,9 @@ __all__ = [
     "ErrorEventResponse",
     "MetricsSummaryResponse",
     "RecentEventsResponse",
+    "RouteErrorCount",
+    "RouteStats",
+    "RoutesResponse",
     "TimeseriesResponse",
     "TimeseriesSeries",
     "TopErrorResponse",

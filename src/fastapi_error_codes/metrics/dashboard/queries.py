@@ -7,6 +7,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import TypeVar
 
 from ..buffer import UNMATCHED_ROUTE
 from ..models import OVERFLOW_CODE, ErrorEvent, FleetView, RequestKey, RouteErrorKey
@@ -17,8 +18,8 @@ from .schemas import (
     MetricsSummaryResponse,
     RecentEventsResponse,
     RouteErrorCount,
-    RouteStats,
     RoutesResponse,
+    RouteStats,
     TimeseriesResponse,
     TimeseriesSeries,
     TopErrorResponse,
@@ -53,6 +54,8 @@ ROUTE_TOP_ERRORS = 3
 #: What a Sentry event id looks like (32 hex digits; a dashed UUID passes too): anything else
 #: in an exemplar is not linked.
 _SENTRY_EVENT_ID = re.compile(r"[0-9a-fA-F][0-9a-fA-F-]{15,63}")
+
+_K = TypeVar("_K", RequestKey, RouteErrorKey)
 
 
 def _iso(ts: float) -> str:
@@ -289,9 +292,13 @@ def timeseries(view: FleetView, grid: Grid, *, now: float, top: int) -> Timeseri
     )
 
 
-def series_windows(view: FleetView, *, now: float, width: int) -> list[tuple[int, int, int, int]]:
-    """Per error series (code, status): its total and its errors in the last 5 minutes and
-    hour, as ``(code, status, ...)`` rows; most errors first, then by code and status.
+def series_windows(
+    view: FleetView, *, now: float, width: int
+) -> list[tuple[int, int, int, int, int]]:
+    """Rows ``(code, status, total, last_5m, last_1h)``, one per error series of *view*.
+
+    The windows count the buckets that overlap them (as ``summary``); most errors first, then
+    by code and status.
     """
     recent: dict[tuple[int, int], list[int]] = {}
     for start, cells in view.buckets.items():
@@ -302,10 +309,11 @@ def series_windows(view: FleetView, *, now: float, width: int) -> list[tuple[int
                 row[0] += n
             if end > now - 3600:
                 row[1] += n
-    keys = sorted(view.totals, key=lambda k: (-view.totals[k], k))
-    return [
-        (code, status, *recent.get((code, status), [0, 0])) for code, status in keys
-    ]  # type: ignore[misc]
+    out = []
+    for code, status in sorted(view.totals, key=lambda k: (-view.totals[k], k)):
+        last_5m, last_1h = recent.get((code, status), (0, 0))
+        out.append((code, status, view.totals[(code, status)], last_5m, last_1h))
+    return out
 
 
 def resolve_window(window: int | None, width: int, retention: int) -> int:
@@ -322,18 +330,9 @@ def resolve_window(window: int | None, width: int, retention: int) -> int:
     return window
 
 
-def _sum_buckets(buckets: Mapping[int, Mapping[RequestKey, int]]) -> dict[RequestKey, int]:
-    out: dict[RequestKey, int] = {}
-    for cells in buckets.values():
-        for key, n in cells.items():
-            out[key] = out.get(key, 0) + n
-    return out
-
-
-def _sum_error_buckets(
-    buckets: Mapping[int, Mapping[RouteErrorKey, int]],
-) -> dict[RouteErrorKey, int]:
-    out: dict[RouteErrorKey, int] = {}
+def _sum_buckets(buckets: Mapping[int, Mapping[_K, int]]) -> dict[_K, int]:
+    """The cells of *buckets* added up per key."""
+    out: dict[_K, int] = {}
     for cells in buckets.values():
         for key, n in cells.items():
             out[key] = out.get(key, 0) + n
@@ -344,9 +343,7 @@ def _ratio(part: int, whole: int) -> float | None:
     return round(part / whole, 6) if whole else None
 
 
-def routes(
-    view: FleetView, window_s: int, *, limit: int, now: float, width: int
-) -> RoutesResponse:
+def routes(view: FleetView, window_s: int, *, limit: int, now: float, width: int) -> RoutesResponse:
     """Requests, error responses and their ratio per (route, method) over the last *window_s*
     seconds (0: all time); the routes with the most errors first, at most *limit* of them.
 
@@ -355,7 +352,7 @@ def routes(
     """
     if window_s:
         requests = _sum_buckets(view.request_buckets)
-        errors = _sum_error_buckets(view.route_error_buckets)
+        errors = _sum_buckets(view.route_error_buckets)
         first: int | None = window_starts(now, window_s, width).start
     else:
         requests, errors, first = view.requests, view.route_errors, None

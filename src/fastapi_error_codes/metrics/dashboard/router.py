@@ -4,22 +4,23 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Path, Query
 from fastapi.params import Depends
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
 
 from .._http import store_unavailable_as_503
 from ..models import ErrorEvent, FleetView
 from ..reads import ReadGate
-from . import queries
+from . import export, queries
 from .page import page_response
 from .queries import DEFAULT_POINTS
 from .schemas import (
     ErrorCodeStatsResponse,
     MetricsSummaryResponse,
     RecentEventsResponse,
+    RoutesResponse,
     TimeseriesResponse,
     TopErrorResponse,
 )
@@ -36,6 +37,43 @@ MAX_TOP = 20
 #: Absolute bounds of ``window`` and ``step`` in seconds; ``retention_s`` narrows ``window``.
 MAX_WINDOW_S = 366 * 86400
 MAX_STEP_S = 86400
+
+# Query parameters shared by a JSON endpoint and its CSV twin.
+TimeseriesWindow = Annotated[
+    int | None,
+    Query(
+        ge=1,
+        le=MAX_WINDOW_S,
+        description="Seconds to cover, at most retention_s (default: an hour)",
+    ),
+]
+TimeseriesStep = Annotated[
+    int | None,
+    Query(
+        ge=1,
+        le=MAX_STEP_S,
+        description="Seconds per point, a multiple of the bucket width (default: about "
+        f"{DEFAULT_POINTS} points)",
+    ),
+]
+TimeseriesTop = Annotated[int, Query(ge=1, le=MAX_TOP, description='Lines besides "other"')]
+RoutesWindow = Annotated[
+    int | None,
+    Query(
+        ge=0,
+        le=MAX_WINDOW_S,
+        description="Seconds to cover, at most retention_s; 0 for all time (default: an hour)",
+    ),
+]
+RoutesLimit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="How many routes")]
+
+#: The OpenAPI description of a CSV answer.
+_CSV_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "CSV (text/csv; charset=utf-8) with a header row",
+        "content": {"text/csv": {"schema": {"type": "string"}}},
+    }
+}
 
 
 class DashboardAPI:
@@ -73,10 +111,25 @@ class DashboardAPI:
             ("/by-code/{error_code}", self.by_code, ErrorCodeStatsResponse),
             ("/top-errors", self.top_errors, list[TopErrorResponse]),
             ("/timeseries", self.timeseries, TimeseriesResponse),
+            ("/routes", self.routes, RoutesResponse),
         ]
         for path, endpoint, model in json_routes:
             self.router.add_api_route(
                 path, endpoint, methods=["GET"], response_model=model, dependencies=deps
+            )
+        csv_routes: list[tuple[str, Any]] = [
+            ("/summary.csv", self.summary_csv),
+            ("/timeseries.csv", self.timeseries_csv),
+            ("/routes.csv", self.routes_csv),
+        ]
+        for path, endpoint in csv_routes:
+            self.router.add_api_route(
+                path,
+                endpoint,
+                methods=["GET"],
+                response_class=Response,
+                responses=_CSV_RESPONSES,
+                dependencies=deps,
             )
         # The page is HTML for people, not part of the API: kept out of the OpenAPI schema.
         self.router.add_api_route(
@@ -106,6 +159,10 @@ class DashboardAPI:
                 partial(self.collector.get_recent_events, limit, error_code),
             )
 
+    @property
+    def _sentry_base_url(self) -> str | None:
+        return self.collector.config.sentry_base_url
+
     async def summary(self) -> MetricsSummaryResponse:
         """Fleet totals per code and status, errors in the last 5 minutes and hour, health."""
         view = await self._view(3600)
@@ -118,9 +175,16 @@ class DashboardAPI:
         limit: int = Query(100, ge=1, le=MAX_LIMIT, description="How many events, newest first"),
         error_code: int | None = Query(None, ge=-1, le=9999, description="Only this code"),
     ) -> RecentEventsResponse:
-        """The newest error events of the fleet (masked), newest first, with their count."""
+        """The newest error events of the fleet (masked), newest first, with their count.
+
+        With ``MetricsConfig.sentry_base_url`` set, an event whose request is the exemplar of
+        its error-by-route series links to its Sentry event (``sentry_url``).
+        """
         events = await self._events(limit, error_code)
-        return queries.recent(events, now=self.collector.now())
+        base = self._sentry_base_url
+        # The exemplars come with any read; window 0 reads no buckets.
+        view = await self._view(0) if base and events else None
+        return queries.recent(events, now=self.collector.now(), view=view, sentry_base_url=base)
 
     async def by_code(
         self,
@@ -136,6 +200,7 @@ class DashboardAPI:
             events,
             now=self.collector.now(),
             width=self.collector.config.bucket_width_s,
+            sentry_base_url=self._sentry_base_url,
         )
 
     async def top_errors(
@@ -146,20 +211,9 @@ class DashboardAPI:
 
     async def timeseries(
         self,
-        window: int | None = Query(
-            None,
-            ge=1,
-            le=MAX_WINDOW_S,
-            description="Seconds to cover, at most retention_s (default: an hour)",
-        ),
-        step: int | None = Query(
-            None,
-            ge=1,
-            le=MAX_STEP_S,
-            description="Seconds per point, a multiple of the bucket width (default: about "
-            f"{DEFAULT_POINTS} points)",
-        ),
-        top: int = Query(5, ge=1, le=MAX_TOP, description='Lines besides "other"'),
+        window: TimeseriesWindow = None,
+        step: TimeseriesStep = None,
+        top: TimeseriesTop = 5,
     ) -> TimeseriesResponse:
         """Fleet-wide errors per step over the window: the top codes and an "other" line."""
         config = self.collector.config
@@ -169,6 +223,51 @@ class DashboardAPI:
             raise HTTPException(status_code=422, detail=str(exc)) from None
         view = await self._view(grid.span_s)
         return queries.timeseries(view, grid, now=self.collector.now(), top=top)
+
+    async def routes(self, window: RoutesWindow = None, limit: RoutesLimit = 20) -> RoutesResponse:
+        """Requests, errors and error ratio per route and method over the window (0: all time),
+        the routes with the most errors first."""
+        config = self.collector.config
+        try:
+            window_s = queries.resolve_window(window, config.bucket_width_s, config.retention_s)
+        except ValueError as exc:
+            raise HTTPException(status_code=422, detail=str(exc)) from None
+        view = await self._view(window_s)
+        return queries.routes(
+            view, window_s, limit=limit, now=self.collector.now(), width=config.bucket_width_s
+        )
+
+    async def summary_csv(self) -> Response:
+        """One row per error series: code, name, status, total, last 5 minutes, last hour."""
+        view = await self._view(3600)
+        rows = export.summary_rows(
+            view, now=self.collector.now(), width=self.collector.config.bucket_width_s
+        )
+        return export.csv_response(
+            export.render_csv(export.SUMMARY_HEADER, rows), "errors-summary.csv"
+        )
+
+    async def timeseries_csv(
+        self,
+        window: TimeseriesWindow = None,
+        step: TimeseriesStep = None,
+        top: TimeseriesTop = 5,
+    ) -> Response:
+        """``/timeseries`` as CSV: one row per step and line, oldest step first."""
+        body = await self.timeseries(window, step, top)
+        rows = export.timeseries_rows(body)
+        return export.csv_response(
+            export.render_csv(export.TIMESERIES_HEADER, rows), "errors-timeseries.csv"
+        )
+
+    async def routes_csv(
+        self, window: RoutesWindow = None, limit: RoutesLimit = MAX_LIMIT
+    ) -> Response:
+        """``/routes`` as CSV: one row per route and method (every route by default)."""
+        body = await self.routes(window, limit)
+        return export.csv_response(
+            export.render_csv(export.ROUTES_HEADER, export.routes_rows(body)), "errors-routes.csv"
+        )
 
     def page(self) -> HTMLResponse:
         """The operator dashboard: one self-contained HTML page over the JSON endpoints."""
