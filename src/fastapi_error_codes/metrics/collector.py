@@ -197,10 +197,17 @@ class ErrorMetricsCollector:
         return ok
 
     # ------------------------------------------------------------------ reads
-    def read(self, window_s: int = 3600, flush_timeout: float = 1.0) -> FleetView:
-        """Flush this worker's buffer (bounded wait), then read the fleet from the store."""
+    def read(
+        self, window_s: int = 3600, flush_timeout: float = 1.0, *, routes: bool = False
+    ) -> FleetView:
+        """Flush this worker's buffer (bounded wait), then read the fleet from the store.
+
+        With *routes*, the route series' buckets of the window too (the dashboard's routes).
+        """
         self.flush(flush_timeout)
-        return self.store.read(window_s)
+        if routes:
+            return self.store.read(window_s, routes=True)
+        return self.store.read(window_s)  # a store of the app's own may predate *routes*
 
     @property
     def total_events(self) -> int:

@@ -41,7 +41,8 @@ def test_route_series_count_once_per_seq_with_their_windows(make_store: MakeStor
     first = routes(1, requests=requests, route_errors=errors)
     assert store.apply(first) is True
     assert store.apply(first) is False  # a retry counts nothing again
-    view = store.read(window_s=WIDTH)
+    assert store.read(window_s=WIDTH).request_buckets == {}  # read on request only
+    view = store.read(window_s=WIDTH, routes=True)
     assert view.requests == {("/users/{id}", "GET", 2): 7, ("/users/{id}", "GET", 4): 3}
     assert view.request_buckets == {now: view.requests}
     assert view.route_errors == {
@@ -92,7 +93,7 @@ def test_route_series_fold_into_other_fleet_wide_keeping_status(make_store: Make
             route_folded=5,
         )
     )
-    view = store.read(window_s=WIDTH)
+    view = store.read(window_s=WIDTH, routes=True)
     assert view.requests == {
         ("/a", "GET", 2): 5,
         ("/b", "GET", 2): 1,
@@ -151,6 +152,6 @@ def test_clear_forgets_route_series(make_store: MakeStore) -> None:
         )
     )
     store.clear()
-    view = store.read(window_s=WIDTH)
+    view = store.read(window_s=WIDTH, routes=True)
     assert (view.requests, view.route_errors, view.exemplars) == ({}, {}, {})
     assert (view.request_buckets, view.route_error_buckets, view.route_folded) == ({}, {}, 0)

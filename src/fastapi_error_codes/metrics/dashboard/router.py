@@ -144,11 +144,15 @@ class DashboardAPI:
 
     # The JSON endpoints are ``async``: store reads (Redis round trips) run on the gate's own
     # threads, never in the app's threadpool nor on the event loop; the pure queries on the loop.
-    async def _view(self, window_s: int) -> FleetView:
-        """The fleet view of the last *window_s* seconds, read through the gate."""
+    async def _view(self, window_s: int, *, routes: bool = False) -> FleetView:
+        """The fleet view of the last *window_s* seconds, read through the gate.
+
+        *routes*: with the route series' buckets of the window (only ``/routes`` needs them).
+        """
         with store_unavailable_as_503():
             return await self.gate.read(
-                ("read", window_s), partial(self.collector.read, window_s=window_s)
+                ("read", window_s, routes),
+                partial(self.collector.read, window_s=window_s, routes=routes),
             )
 
     async def _events(self, limit: int, error_code: int | None) -> list[ErrorEvent]:
@@ -232,7 +236,7 @@ class DashboardAPI:
             window_s = queries.resolve_window(window, config.bucket_width_s, config.retention_s)
         except ValueError as exc:
             raise HTTPException(status_code=422, detail=str(exc)) from None
-        view = await self._view(window_s)
+        view = await self._view(window_s, routes=True)
         return queries.routes(
             view, window_s, limit=limit, now=self.collector.now(), width=config.bucket_width_s
         )

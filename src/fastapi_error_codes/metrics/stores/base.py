@@ -88,8 +88,11 @@ class MetricsStore(Protocol):
         """
         ...
 
-    def read(self, window_s: int = 0) -> FleetView:
-        """Return fleet totals, names, health figures and the buckets of the last *window_s*."""
+    def read(self, window_s: int = 0, *, routes: bool = False) -> FleetView:
+        """Return fleet totals, names, health figures and the buckets of the last *window_s*.
+
+        The route series' totals always; their buckets of the window only with *routes*.
+        """
         ...
 
     def recent_events(self, limit: int, error_code: int | None = None) -> list[WireEvent]:

@@ -154,8 +154,11 @@ class MemoryStore:
             self._seq.pop(worker, None)
             self._buffered.pop(worker, None)
 
-    def read(self, window_s: int = 0) -> FleetView:
-        """Return a copy of fleet state, with the buckets of the last *window_s* seconds."""
+    def read(self, window_s: int = 0, *, routes: bool = False) -> FleetView:
+        """Return a copy of fleet state, with the buckets of the last *window_s* seconds.
+
+        The window's buckets of the route series are copied only with *routes*.
+        """
         now = time.time()
         config = self._config
         live = now - config.live_window_s
@@ -181,9 +184,9 @@ class MemoryStore:
                 refused=self._meta["auth_refused"],
                 buffered=sum(self._buffered.get(w, 0) for w in alive),
                 requests=dict(self._requests.totals),
-                request_buckets=self._requests.window(starts, expired),
+                request_buckets=self._requests.window(starts, expired) if routes else {},
                 route_errors=dict(self._route_errors.totals),
-                route_error_buckets=self._route_errors.window(starts, expired),
+                route_error_buckets=self._route_errors.window(starts, expired) if routes else {},
                 exemplars={k: decode_exemplar(v) for k, v in self._exemplars.items()},
                 route_folded=self._meta["route_folded"],
             )

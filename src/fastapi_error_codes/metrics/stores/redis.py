@@ -472,8 +472,11 @@ class RedisStore:
         return self._eviction_policy
 
     # ------------------------------------------------------------------ reads
-    def read(self, window_s: int = 0) -> FleetView:
-        """Read the fleet state in one pipeline; cost grows with series and live workers."""
+    def read(self, window_s: int = 0, *, routes: bool = False) -> FleetView:
+        """Read the fleet state in one pipeline; cost grows with series and live workers.
+
+        The window's buckets of the route series are read only with *routes*.
+        """
         cfg = self._config
         if self._offset is None:
             self.sync_clock()
@@ -493,8 +496,9 @@ class RedisStore:
         pipe.hgetall(self.keys["requests"])
         pipe.hgetall(self.keys["route_errors"])
         pipe.hgetall(self.keys["exemplars"])
+        kinds = len(_BUCKET_KINDS) if routes else 1
         for start in starts:
-            for family in range(len(_BUCKET_KINDS)):
+            for family in range(kinds):
                 pipe.hgetall(self.bucket_key(start, family))
         sent = self._clock()
         with _store_errors():
@@ -507,7 +511,7 @@ class RedisStore:
         totals_raw, names_raw, meta_raw, live, buffered_raw = results[:5]
         requests_raw, route_errors_raw, exemplars_raw = results[5:8]
         windows = results[8:]
-        kinds = len(_BUCKET_KINDS)
+        no_routes: list[dict[Any, Any]] = [{}] * len(starts)
         bad = _Malformed()
         meta = {_text(k): _text(v) for k, v in meta_raw.items()}
         created_ms = bad.number(meta.get("created_ms"), None)
@@ -535,13 +539,17 @@ class RedisStore:
             requests=bad.routes(requests_raw, decode_request_field),
             request_buckets={
                 start: request_cells
-                for start, raw in zip(starts, windows[1::kinds], strict=True)
+                for start, raw in zip(
+                    starts, windows[1::kinds] if routes else no_routes, strict=True
+                )
                 if raw and (request_cells := bad.routes(raw, decode_request_field))
             },
             route_errors=bad.routes(route_errors_raw, decode_route_error_field),
             route_error_buckets={
                 start: error_cells
-                for start, raw in zip(starts, windows[2::kinds], strict=True)
+                for start, raw in zip(
+                    starts, windows[2::kinds] if routes else no_routes, strict=True
+                )
                 if raw and (error_cells := bad.routes(raw, decode_route_error_field))
             },
             exemplars=bad.exemplars(exemplars_raw),
