@@ -1,8 +1,10 @@
 """Fixtures of the deployment tests: the registry is left as found; the tools they run.
 
 ``prometheus_bin`` and ``promtool`` install Debian's ``prometheus`` package (which ships both)
-once per session when they are missing; ``kubectl`` installs Debian's ``kubernetes-client``
-the same way (``kubectl kustomize`` renders deploy/k8s/ and ``kubectl create secret
+once per session when they are missing; ``amtool`` installs Debian's
+``prometheus-alertmanager`` (Alertmanager 0.25 on Debian 12: ``amtool check-config`` and
+``amtool config routes test`` work offline) and ``kubectl`` Debian's ``kubernetes-client`` the
+same way (``kubectl kustomize`` renders deploy/k8s/ and ``kubectl create secret
 --dry-run=client`` checks the documented commands, neither needs a cluster). Where that is
 impossible (not root, no apt-get, no network) a test that needs them fails under CI
 (``CI=true``) and is skipped elsewhere, so a fresh machine runs every check instead of
@@ -22,6 +24,7 @@ from tests._servers import in_ci
 from tests.examples._registry import restore_registry
 
 PROMETHEUS_PACKAGE = "prometheus"  # Debian's package: /usr/bin/prometheus and /usr/bin/promtool
+ALERTMANAGER_PACKAGE = "prometheus-alertmanager"  # Debian's package: /usr/bin/amtool
 KUBECTL_PACKAGE = "kubernetes-client"  # Debian's package: /usr/bin/kubectl
 INSTALL_TIMEOUT_S = 300
 
@@ -71,6 +74,14 @@ def _prometheus_package() -> str | None:
 
 
 @pytest.fixture(scope="session")
+def _alertmanager_package() -> str | None:
+    """Makes sure an amtool is installed (Debian's when none is), once; why not, if not."""
+    if shutil.which("amtool"):
+        return None
+    return _apt_install(ALERTMANAGER_PACKAGE)
+
+
+@pytest.fixture(scope="session")
 def _kubectl_package() -> str | None:
     """Makes sure a kubectl is installed (Debian's when none is), once; why not, if not."""
     if shutil.which("kubectl"):
@@ -102,3 +113,9 @@ def promtool(_prometheus_package: str | None) -> str:
 def kubectl(_kubectl_package: str | None) -> str:
     """A kubectl binary (Debian's kubernetes-client installed with apt-get when missing)."""
     return _binary("kubectl", _kubectl_package)
+
+
+@pytest.fixture(scope="session")
+def amtool(_alertmanager_package: str | None) -> str:
+    """Alertmanager's amtool (Debian's prometheus-alertmanager installed when missing)."""
+    return _binary("amtool", _alertmanager_package)

@@ -160,6 +160,8 @@ def test_dashboard_has_the_panels_the_issue_asks_for() -> None:
         "Top errors": "topk(",
         "Live workers": "fastapi_errors_workers",
         "ropped": "fastapi_errors_dropped_total",
+        "Error ratio by route": "fastapi_requests_total",
+        "by route and code": "fastapi_errors_by_route_total",
     }
     for title_part, metric in wanted.items():
         titles = [t for t in exprs if title_part in t]
@@ -175,9 +177,49 @@ def test_dashboard_queries_only_series_the_service_exports() -> None:
     names.add("up")  # Prometheus' own series for the target
     for title, exprs in _dashboard_exprs().items():
         for expr in exprs:
-            used = set(re.findall(r"\b(fastapi_errors\w*|up)\{", expr))
+            used = set(re.findall(r"\b(fastapi_\w+|up)\{", expr))
             assert used, (title, expr)
             assert used <= names, f"{title}: {used - names} not exported"
+
+
+def _panels() -> list[dict[str, Any]]:
+    return list(json.loads(DASHBOARD.read_text())["panels"])
+
+
+def test_dashboard_panels_of_errors_by_route_show_exemplars() -> None:
+    # fastapi_errors_by_route_total carries exemplars (request_id, trace_id) when scraped with
+    # OpenMetrics: every query of it asks Grafana to show them, and only those (the other
+    # series carry none).
+    by_route = 0
+    for panel in _panels():
+        for target in panel["targets"]:
+            with_exemplars = "fastapi_errors_by_route_total" in target["expr"]
+            by_route += with_exemplars
+            assert target.get("exemplar", False) is with_exemplars, (panel["title"], target)
+    assert by_route >= 2
+
+
+def test_dashboard_error_ratio_divides_errors_by_requests_of_the_same_route() -> None:
+    (panel,) = [p for p in _panels() if p["title"] == "Error ratio by route"]
+    (target,) = panel["targets"]
+    numerator, denominator = target["expr"].split(" / ")
+    by = "sum by (route, method) "
+    assert numerator.startswith(by + "(rate(fastapi_errors_by_route_total{"), numerator
+    assert denominator.startswith(by + "(rate(fastapi_requests_total{"), denominator
+    assert panel["fieldConfig"]["defaults"]["unit"] == "percentunit"
+
+
+def test_dashboard_panels_do_not_overlap() -> None:
+    panels = _panels()
+    assert len({p["id"] for p in panels}) == len(panels)
+    cells: dict[tuple[int, int], str] = {}
+    for panel in panels:
+        pos = panel["gridPos"]
+        assert pos["x"] + pos["w"] <= 24, panel["title"]
+        for x in range(pos["x"], pos["x"] + pos["w"]):
+            for y in range(pos["y"], pos["y"] + pos["h"]):
+                assert (x, y) not in cells, (panel["title"], cells.get((x, y)))
+                cells[(x, y)] = panel["title"]
 
 
 def _compose_cli() -> list[str] | None:
