@@ -105,7 +105,11 @@ def _template_pattern(template: str) -> re.Pattern[str]:
 
 def _link(app: object) -> MountLink | None:
     """Where *app* is mounted, once the app it is mounted in was built; else None."""
-    link = getattr(getattr(app, "state", None), LINK_ATTR, None)
+    state = getattr(app, "state", None)
+    # Starlette's State keeps its attributes in ``_state``: one lookup, where getattr on a
+    # missing one raises and catches inside State (most of this call's cost, every request).
+    values = getattr(state, "_state", None)
+    link = values.get(LINK_ATTR) if isinstance(values, dict) else getattr(state, LINK_ATTR, None)
     return link if isinstance(link, MountLink) else None
 
 

@@ -133,3 +133,63 @@ def test_refused_requests_are_counted_from_any_thread_and_taken_at_drain() -> No
     assert (drained.refused, drained.sentry_skipped, drained.recorded) == (8005, 0, 0)
     assert buffer.drain().refused == 0  # taken once
     assert not buffer.has_reports
+
+
+# --- request counting ---------------------------------------------------------------------------
+
+
+def _buffer(**overrides: object) -> buffer_mod.LocalBuffer:
+    config = MetricsConfig.testing(**overrides)  # type: ignore[arg-type]
+    return buffer_mod.LocalBuffer(config, on_roll=lambda: None)
+
+
+def test_requests_and_errors_by_route_are_counted_per_bucket() -> None:
+    buf = _buffer()
+    for _ in range(3):
+        buf.count_request("/a", "GET", 200)
+    buf.count_request("/a", "GET", 404, (404, "NotFound", 404), ("r1", None, None))
+    buf.count_request("/a", "GET", 404, (404, "NotFound", 404), ("r2", "t" * 32, "s" * 32))
+    drained = buf.drain()
+    (cells,) = drained.routes.values()
+    assert cells == {
+        ("/a", "GET", 2): 3,
+        ("/a", "GET", 4): 2,
+        (404, "NotFound", 404, "/a", "GET"): 2,
+    }
+    ((key, exemplar),) = drained.exemplars.items()
+    assert key == (404, "NotFound", 404, "/a", "GET") and exemplar[:3] == ("r2", "t" * 32, "s" * 32)
+    assert drained.recorded == 0  # requests are not errors of the specification's series
+    assert buf.is_empty
+
+
+def test_unusual_methods_are_one_series_and_take_no_room() -> None:
+    buf = _buffer(max_pending=100)
+    for i in range(500):
+        buf.count_request("/a", f"M{i}", 404, (404, "NotFound", 404))
+    buf.record(1234, "Kept", 400, "still counted under its own code")
+    drained = buf.drain()
+    (cells,) = drained.routes.values()
+    assert cells == {("/a", "other", 4): 500, (404, "NotFound", 404, "/a", "other"): 500}
+    assert list(drained.buckets.values()) == [{(1234, 400): 1}]
+    assert drained.route_folded == 0
+
+
+def test_each_route_family_has_its_own_cap() -> None:
+    buf = _buffer(max_route_series=2)
+    buf.count_request("/a", "GET", 200)
+    buf.count_request("/b", "GET", 200)
+    buf.count_request("/c", "GET", 500, (500, "Boom", 500), ("r", None, None))
+    buf.count_request("/d", "GET", 503, (503, "Down", 503))
+    buf.count_request("/e", "GET", 502, (502, "Bad", 502), ("r", None, None))
+    drained = buf.drain()
+    (cells,) = drained.routes.values()
+    assert cells == {
+        ("/a", "GET", 2): 1,
+        ("/b", "GET", 2): 1,
+        ("other", "other", 5): 3,  # the third request series on folded, its class kept
+        (500, "Boom", 500, "/c", "GET"): 1,  # the error family has room of its own
+        (503, "Down", 503, "/d", "GET"): 1,
+        (OVERFLOW_CODE, "other", 502, "other", "other"): 1,
+    }
+    assert drained.route_folded == 4
+    assert set(drained.exemplars) == {(500, "Boom", 500, "/c", "GET")}  # never of a folded one

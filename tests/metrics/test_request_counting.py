@@ -277,3 +277,68 @@ def test_the_route_is_found_when_the_scope_was_copied_or_routing_never_ran() -> 
         ("429", UNDECLARED, "429", "/v1/users/{user_id}", "GET"): 1,
         ("405", "MethodNotAllowed", "405", "/v1/users/{user_id}", "DELETE"): 1,
     }
+
+
+def test_an_error_response_a_middleware_replaced_is_not_counted_as_that_error() -> None:
+    class SpaFallback:
+        """Turns every 404 into the SPA's index page (a 200)."""
+
+        def __init__(self, app: ASGIApp) -> None:
+            self.app = app
+
+        async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+            async def replace(message: dict[str, object]) -> None:
+                if message["type"] == "http.response.start" and message["status"] == 404:
+                    message = {**message, "status": 200}
+                await send(message)
+
+            await self.app(scope, receive, replace)  # type: ignore[arg-type]
+
+    app = make_app()
+    app.add_middleware(SpaFallback)
+    with TestClient(app) as client:
+        assert client.get("/some/page").status_code == 200
+        requests, errors = families(client)
+    assert requests == {(UNMATCHED_ROUTE, "GET", "2xx"): 1}
+    assert errors == {}
+
+
+def test_a_404_inside_a_mounted_app_is_not_named_after_the_outer_apps_routes() -> None:
+    app = make_app()
+
+    @app.get("/{page}")
+    def page(page: str) -> str:
+        return page
+
+    sub = FastAPI()
+
+    @sub.get("/items/{item_id}")
+    def item(item_id: int) -> int:
+        return item_id
+
+    app.mount("/sub", sub)
+    with TestClient(app) as client:
+        assert client.get("/sub/nothing").status_code == 404
+        requests, _ = families(client)
+    assert requests == {(UNMATCHED_ROUTE, "GET", "4xx"): 1}
+
+
+def test_routes_added_later_never_shadow_the_librarys_endpoints() -> None:
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Host, Route, Router
+
+    app = make_app()
+    tenant = FastAPI()
+
+    @tenant.get("/{anything:path}")
+    def anything(anything: str) -> str:
+        return "tenant"
+
+    app.mount("/{tenant}", tenant)  # a mount with a parameter answers every first segment
+    app.router.routes.append(
+        Host("admin.example.com", app=Router([Route("/{p:path}", PlainTextResponse)]))
+    )
+    with TestClient(app) as client:
+        assert client.get("/api/metrics/summary").json()["total_errors"] == 0
+        assert client.get("/metrics").text.startswith("# HELP")
+        assert client.get("/acme/x").json() == "tenant"

@@ -161,7 +161,9 @@ class LocalBuffer:
         # the route series: bucket start -> (request and error-by-route) series -> count
         self._routes: dict[int, _RouteCells] = {}
         self._rcur: _RouteCells = {}
-        self._route_series: set[Any] = set()
+        self._request_series: set[Any] = set()
+        self._error_series: set[Any] = set()
+        self._route_cells = 0
         self._exemplars: dict[RouteErrorKey, Exemplar] = {}
         self._route_folded = 0
 
@@ -228,6 +230,8 @@ class LocalBuffer:
 
         No I/O, one lock: the per-request cost of request counting.
         """
+        if method not in METHODS:
+            method = OTHER
         now = self._clock()
         lock = self._lock
         lock.acquire()
@@ -238,14 +242,14 @@ class LocalBuffer:
             key: Any = (route, method, status // 100)
             count = cells.get(key)
             if count is None:
-                key = self._admit_route(key)
+                key = self._admit_route(key, self._request_series)
                 count = cells.get(key, 0)
             cells[key] = count + 1
             if error is not None:
                 key = (error[0], error[1], error[2], route, method)
                 count = cells.get(key)
                 if count is None:
-                    key = self._admit_route(key)
+                    key = self._admit_route(key, self._error_series)
                     count = cells.get(key, 0)
                 cells[key] = count + 1
                 if exemplar is not None and len(key) == 5 and key[3] != OTHER:
@@ -253,32 +257,30 @@ class LocalBuffer:
         finally:
             lock.release()
 
-    def _admit_route(self, key: Any) -> Any:
-        """Under the lock: admit a new route series, or fold it into ``other``.
+    def _admit_route(self, key: Any, series: set[Any]) -> Any:
+        """Under the lock: admit a new series of a route family (*series*), or fold it.
 
         A request series folds to (``other``, ``other``, its status class); an error-by-route
         series to (the overflow code, ``other``, its status, ``other``, ``other``): totals per
-        status class and status stay exact. An unknown method is counted as ``other``.
+        status class and status stay exact. Each family has ``max_route_series`` series; the
+        route cells of the buffer are bounded by ``max_pending`` apart from the error cells, so
+        requests never take the room of errors (nor the other way round) through an outage.
         """
         folded: Any
         if len(key) == 3:
-            route, method, status_class = key
-            if method not in METHODS:
-                key = (route, OTHER, status_class)
             folded = folded_request(key)
         else:
             code, name, status, route, method = key
             if not (isinstance(code, int) and isinstance(status, int)):
                 code, status = OVERFLOW_CODE, OVERFLOW_CODE
-            key = (int(code), str(name), int(status), route, method if method in METHODS else OTHER)
+            key = (int(code), str(name), int(status), route, method)
             folded = folded_route_error(key)
-        series = self._route_series
-        if self._cells >= self._config.max_pending or (
+        if self._route_cells >= self._config.max_pending or (
             key not in series and len(series) >= self._config.max_route_series
         ):
             self._route_folded += 1
             return folded
-        self._cells += 1
+        self._route_cells += 1
         series.add(key)
         return key
 
@@ -336,6 +338,11 @@ class LocalBuffer:
         with self._lock:
             self._refused += count
 
+    def note_route_folded(self, count: int = 1) -> None:
+        """Count route series folded into ``other`` (a batch that never landed hands them back)."""
+        with self._lock:
+            self._route_folded += count
+
     def take_events(self) -> list[RawEvent]:
         """Take the raw events waiting (oldest first), leaving the counts in place."""
         with self._lock:
@@ -376,7 +383,9 @@ class LocalBuffer:
             refused, self._refused = self._refused, 0
             routes, self._routes = self._routes, {}
             self._rcur = {}
-            self._route_series = set()
+            self._request_series = set()
+            self._error_series = set()
+            self._route_cells = 0
             exemplars, self._exemplars = self._exemplars, {}
             route_folded, self._route_folded = self._route_folded, 0
         return Drained(

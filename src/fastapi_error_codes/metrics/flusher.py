@@ -226,6 +226,7 @@ class Flusher:
                     self._buffer.note_dropped(batch.dropped)
                     self._buffer.note_sentry_skipped(batch.sentry_skipped)
                     self._buffer.note_refused(batch.refused)
+                    self._buffer.note_route_folded(batch.route_folded)
                     self._failures_unsent += batch.flush_failures
                 _log.error(
                     "fastapi_error_codes: a batch of %d errors cannot be stored and was "

@@ -84,7 +84,7 @@ class _Node:
         self.gate = gate
         self.observers: list[ErrorObserver] = []
         #: the app's routes, for requests answered before routing (set at each build)
-        self.routes = _RouteMap([])
+        self.routes = _RouteMap(None, [])
 
     def count_request(self, scope: Scope, sent: Sent) -> None:
         """A request hook: count the response by route, and an error response by route.
@@ -100,9 +100,9 @@ class _Node:
         assert status is not None  # hooks run only for a response that started
         handled = sent.error
         error: tuple[int, str, int] | None = None
-        if handled is not None:
-            error = (handled.error_code, handled.error_name, handled.status_code)
-        elif status >= 400:
+        if handled is not None and handled.status_code == status:
+            error = (handled.error_code, handled.error_name, status)
+        elif status >= 400:  # returned, not raised (or a middleware replaced our answer)
             error = (status, UNDECLARED, status)
         self.own["collector"].count_request(
             route_template(scope) or self.routes.match(scope) or UNMATCHED_ROUTE,
@@ -401,7 +401,7 @@ def _check_paths(app: Starlette) -> None:
         return
     config = node.own["collector"].config
     claims = _claims(app)
-    node.routes = _RouteMap(claims)
+    node.routes = _RouteMap(app, claims)
     for own in (c for c in claims if c.ours):
         for other in (c for c in claims if not c.ours):
             before = other.position < own.position
@@ -432,22 +432,29 @@ class _RouteMap:
     would answer 405), or not at all when none matches.
     """
 
-    __slots__ = ("_routes",)
+    __slots__ = ("_app", "_routes")
 
-    def __init__(self, claims: list[_Claim]) -> None:
+    def __init__(self, app: object, claims: list[_Claim]) -> None:
+        self._app = app
         self._routes: list[tuple[re.Pattern[str], str, frozenset[str] | None]] = []
         for claim in claims:
             if claim.ours or claim.websocket:
                 continue
             if claim.mount:
                 prefix = claim.path.rstrip("/")
-                pattern = re.compile(re.escape(prefix) + "(?:/.*)?")
-                self._routes.append((pattern, prefix or "/", None))
+                self._routes.append((compile_path(prefix or "/")[0], prefix or "/", None))
+                self._routes.append((_mount_pattern(prefix), prefix or "/", None))
             else:
                 self._routes.append((compile_path(claim.path)[0], claim.path, claim.methods))
 
     def match(self, scope: Scope) -> str | None:
-        """The template of the route *scope*'s path and method would reach, or None."""
+        """The template of the route *scope*'s path and method would reach, or None.
+
+        Only for a request that stayed in this map's app: one that entered a mounted app
+        (its own app in the scope) is that app's to name.
+        """
+        if scope.get("app") is not self._app:
+            return None
         path: str = scope["path"]
         root: str = scope.get("root_path") or ""
         if root and (path == root or path.startswith(root + "/")):
@@ -475,13 +482,18 @@ def _move_ours_back(app: Starlette, claims: list[_Claim]) -> None:
     if not ours:
         return
     mine = {c.position for c in ours}
+    routes = app.router.routes
+    claimed = {c.position for c in claims}
     blocking = [
         c.position
         for c in claims
         if c.position not in mine and any(_collide(o, c, before=True) for o in ours)
     ]
-    stop = min(blocking, default=len(app.router.routes))
-    routes = app.router.routes
+    # A route without a path (a Host, a route of another kind) may answer anything: ours
+    # stay before it.
+    blocking += [i for i in range(len(routes)) if i not in claimed]
+    # Never earlier than they were: only what came after them may now come before them.
+    stop = min((b for b in blocking if b > min(mine)), default=len(routes))
     order = (
         [r for i, r in enumerate(routes) if i not in mine and i < stop]
         + [routes[i] for i in sorted(mine)]
@@ -492,6 +504,11 @@ def _move_ours_back(app: Starlette, claims: list[_Claim]) -> None:
         changed = getattr(app.router, "_mark_routes_changed", None)
         if callable(changed):  # FastAPI 0.137 and later cache included routers' routes
             changed()
+
+
+def _mount_pattern(prefix: str) -> re.Pattern[str]:
+    """What a mount at *prefix* (a template: ``/{tenant}``) answers below it."""
+    return compile_path(prefix + "/{fec_rest:path}")[0]
 
 
 def _collide(own: _Claim, other: _Claim, *, before: bool) -> bool:
@@ -506,7 +523,9 @@ def _collide(own: _Claim, other: _Claim, *, before: bool) -> bool:
         return False
     if other.mount:
         prefix = other.path.rstrip("/")
-        return before and (own.path == prefix or own.path.startswith(prefix + "/"))
+        return before and (
+            own.path == prefix or _mount_pattern(prefix).fullmatch(own.path) is not None
+        )
     if other.methods is not None and "GET" not in other.methods:
         return False
     if other.path == own.path:

@@ -256,9 +256,10 @@ class WireEncoder:
                 if len(key) == 3:  # (route, method, status class)
                     route, method, status_class = key
                     requests[(start, route, method, status_class)] = n
-                else:  # (code, name, status, route, method)
+                else:  # (code, name, status, route, method); names may meet once cut
                     code, name, status, route, method = key
-                    route_errors[(start, code, self._name(name), status, route, method)] = n
+                    error = (start, code, self._name(name), status, route, method)
+                    route_errors[error] = route_errors.get(error, 0) + n
         return Batch(
             worker_id=worker_id,
             seq=seq,
