@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import threading
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -58,23 +59,33 @@ class Sent:
     """One request's record: its ids, the status sent, the root app and the error answered."""
 
     __slots__ = (
+        "_headers",
         "_trace_id",
         "answered",
+        "counted",
         "error",
+        "event_id",
         "hooks",
         "request_id",
         "root",
-        "scope",
         "sentry_event_id",
         "status",
     )
 
     def __init__(self, root: object, scope: Scope, request_id: str | None = None) -> None:
-        """Start a record for a request entering *root* (the outermost app with our handlers)."""
+        """Start a record for a request entering *root* (the outermost app with our handlers).
+
+        It keeps the request's headers (its trace id is read from them), never the scope: the
+        scope holds the record, and a cycle would leave both to the cyclic garbage collector.
+        """
         self.status: int | None = None
         self.root = root
-        self.scope = scope
+        self._headers = scope.get("headers")
         self.request_id = request_id
+        #: Set by the first request hook that counted this request (counted once).
+        self.counted = False
+        #: The event id the metrics collector gave the error answered, when one was recorded.
+        self.event_id: str | None = None
         #: The exception already answered by ``server_error`` (answered once).
         self.answered: BaseException | None = None
         #: The error the handlers answered (a ``HandledError``), for request counting.
@@ -90,7 +101,7 @@ class Sent:
         """The request's W3C trace id (the active OpenTelemetry span's, else ``traceparent``)."""
         found = self._trace_id
         if found is False:
-            found = self._trace_id = trace_id_of(self.scope)
+            found = self._trace_id = trace_id_of(self._headers)
         return found if isinstance(found, str) else None
 
 
@@ -100,9 +111,39 @@ RequestHook = Callable[[Scope, Sent], None]
 _hook_guard = FailureGuard(_log, "fastapi_error_codes: a request hook failed (logged once)")
 
 
+#: Request ids drawn from one ``os.urandom`` read (a system call per id cost ~1 µs): the
+#: same 128 random bits per id, taken in batches. ``list.pop`` hands each out exactly once
+#: (atomic); a forked child empties its copy, so it never sends its parent's ids.
+_ID_BATCH = 64
+_ids: list[str] = []
+_ids_lock = threading.Lock()
+
+
+def _refill_ids() -> None:
+    with _ids_lock:
+        if not _ids:
+            pool = os.urandom(16 * _ID_BATCH).hex()
+            _ids.extend(pool[i : i + 32] for i in range(0, 32 * _ID_BATCH, 32))
+
+
+def _forget_ids() -> None:
+    """In a forked child: drop the parent's ids (and a lock another thread may have held)."""
+    global _ids_lock
+    _ids_lock = threading.Lock()
+    _ids.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_ids)
+
+
 def _new_request_id() -> str:
-    """A new random request id (128 bits, hex)."""
-    return os.urandom(16).hex()
+    """A new random request id (128 bits from ``os.urandom``, hex)."""
+    while True:
+        try:
+            return _ids.pop()
+        except IndexError:
+            _refill_ids()
 
 
 class SentStatus:
@@ -144,12 +185,17 @@ class SentStatus:
             if request_id is None:
                 request_id = _new_request_id()
         sent = scope[_KEY] = Sent(scope.get("app"), scope, request_id)
-        sent.hooks.extend(self._hooks)
+        if self._hooks:
+            sent.hooks.extend(self._hooks)
         echo = (header, request_id.encode("ascii")) if header and request_id else None
 
         async def send_recording(message: Message) -> None:
             if message["type"] == "http.response.start":
-                sent.status = message["status"]
+                status = sent.status = message["status"]
+                if status >= 400:
+                    # Read now, while the app's tracing span is still open: request counting
+                    # keeps it with an error response no handler answered, after the response.
+                    sent.trace_id  # noqa: B018
                 if echo is not None:
                     _add_header(message, echo)
             await send(message)
@@ -163,24 +209,25 @@ class SentStatus:
         finally:
             if sent.hooks and sent.status is not None:
                 for hook in sent.hooks:
-                    with _hook_guard:
+                    try:
                         hook(scope, sent)
+                    except Exception as exc:  # as ``with _hook_guard:``, without its calls
+                        _hook_guard.failed(exc)
 
 
 def _add_header(message: Message, header: tuple[bytes, bytes]) -> None:
-    """Add *header* to a response start unless the app set that header itself."""
-    headers = message.get("headers")
-    if headers is None:
-        message["headers"] = [header]
-        return
-    name = header[0]
+    """Add *header* to a response start unless the app set that header itself.
+
+    The list is copied, never changed in place: it is often the Response object's own
+    ``raw_headers``, and a Response an app reuses (a module-level one) would keep the first
+    request's id for every later request.
+    """
+    headers = message.get("headers") or ()
+    name, size = header[0], len(header[0])
     for key, _value in headers:
-        if key.lower() == name:
+        if len(key) == size and key.lower() == name:  # lower() keeps the length
             return
-    if isinstance(headers, list):
-        headers.append(header)
-    else:
-        message["headers"] = [*headers, header]
+    message["headers"] = [*headers, header]
 
 
 def add_request_hook(app: Starlette, hook: RequestHook) -> None:

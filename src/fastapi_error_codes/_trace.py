@@ -10,7 +10,7 @@ server spans). Nothing here is on the path of a request without an error.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable
 from typing import Any
 
 __all__ = ["mark_span", "parse_traceparent", "trace_id_of"]
@@ -58,12 +58,15 @@ def _active_trace_id() -> str | None:
     return format(context.trace_id, "032x")
 
 
-def trace_id_of(scope: Mapping[str, Any]) -> str | None:
-    """The request's trace id: the active OpenTelemetry span's, else its ``traceparent``'s."""
+def trace_id_of(headers: Iterable[tuple[bytes, bytes]] | None) -> str | None:
+    """The request's trace id: the active OpenTelemetry span's, else its ``traceparent``'s.
+
+    *headers* are the request's (the ASGI scope's ``headers``).
+    """
     found = _active_trace_id()
     if found is not None:
         return found
-    for name, value in scope.get("headers") or ():
+    for name, value in headers or ():
         if name == b"traceparent":
             return parse_traceparent(value.decode("latin-1"))
     return None

@@ -201,3 +201,43 @@ def test_the_active_span_gives_the_trace_id_and_is_marked_with_the_error() -> No
     assert fail.attributes["fastapi_error_codes.error_code"] == 500
     assert fail.attributes["error.type"] == "InternalServerError"
     assert fail.status.status_code is StatusCode.ERROR
+
+
+def test_a_response_object_the_app_reuses_never_carries_another_requests_id() -> None:
+    from fastapi.responses import PlainTextResponse
+
+    app, _ = make_app()
+    shared = PlainTextResponse("ok")  # a module-level response, sent again and again
+
+    @app.get("/shared")
+    def reuse() -> PlainTextResponse:
+        return shared
+
+    with TestClient(app) as client:
+        first = client.get("/shared", headers={"X-Request-ID": "alice-secret-id"})
+        second = client.get("/shared")
+        third = client.get("/shared", headers={"X-Request-ID": "carol"})
+    assert first.headers["x-request-id"] == "alice-secret-id"
+    assert GENERATED.fullmatch(second.headers["x-request-id"])
+    assert third.headers["x-request-id"] == "carol"
+
+
+def test_a_request_leaves_no_reference_cycle_behind() -> None:
+    import gc
+
+    from fastapi_error_codes._sent import Sent
+
+    app, _ = make_app()
+    with TestClient(app) as client:
+        client.get("/ok")
+        gc.collect()
+        gc.disable()
+        try:
+            before = sum(isinstance(o, Sent) for o in gc.get_objects())  # other tests' leftovers
+            for _ in range(50):
+                client.get("/ok")
+                client.get("/gone")
+            alive = sum(isinstance(o, Sent) for o in gc.get_objects()) - before
+        finally:
+            gc.enable()
+    assert alive == 0  # freed by reference counting, not left to the cyclic collector

@@ -342,3 +342,20 @@ def test_routes_added_later_never_shadow_the_librarys_endpoints() -> None:
         assert client.get("/api/metrics/summary").json()["total_errors"] == 0
         assert client.get("/metrics").text.startswith("# HELP")
         assert client.get("/acme/x").json() == "tenant"
+
+
+def test_two_apps_with_metrics_that_are_not_linked_count_a_request_once() -> None:
+    outer = make_app()
+    inner = make_app()
+
+    async def opaque(scope: Scope, receive: Receive, send: Send) -> None:
+        await inner(scope, receive, send)  # a wrapper without .app: the apps are not linked
+
+    outer.mount("/sub", opaque)
+    with TestClient(outer) as client:
+        assert client.get("/sub/items/1").status_code == 200
+        assert client.get("/sub/items/0").status_code == 410
+        requests, errors = families(client)
+    assert sum(requests.values()) == 2
+    assert sum(errors.values()) == 1
+    assert inner.state.metrics_collector.read(window_s=0).requests == {}  # not twice

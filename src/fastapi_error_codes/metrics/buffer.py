@@ -56,8 +56,8 @@ RawEvent = tuple[
 ]
 _Cells = dict[SeriesKey, int]
 #: The newest request of an error-by-route series: (request id, trace id, Sentry event id,
-#: time by the fleet's clock).
-Exemplar = tuple["str | None", "str | None", "str | None", float]
+#: the error's event id, time by the fleet's clock).
+Exemplar = tuple["str | None", "str | None", "str | None", "str | None", float]
 _RouteCells = dict[Any, int]
 
 #: The route of a request no route matched (never the raw path).
@@ -223,10 +223,11 @@ class LocalBuffer:
         method: str,
         status: int,
         error: tuple[int, str, int] | None = None,
-        exemplar: tuple[str | None, str | None, str | None] | None = None,
+        exemplar: tuple[str | None, str | None, str | None, str | None] | None = None,
     ) -> None:
         """Count one response by route, method and status class; with *error* (code, name,
-        status), the error by route too, *exemplar* (request, trace, Sentry event id) its newest.
+        status), the error by route too, *exemplar* (request, trace, Sentry event and error
+        event id) its newest.
 
         No I/O, one lock: the per-request cost of request counting.
         """

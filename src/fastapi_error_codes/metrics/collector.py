@@ -111,12 +111,13 @@ class ErrorMetricsCollector:
         method: str,
         status: int,
         error: tuple[int, str, int] | None = None,
-        exemplar: tuple[str | None, str | None, str | None] | None = None,
+        exemplar: tuple[str | None, str | None, str | None, str | None] | None = None,
     ) -> None:
         """Count one response by route, method and status class (and an error by route).
 
         *error* is (code, name, status) of an error response; *exemplar* (request id, trace
-        id, Sentry event id) becomes its series' newest exemplar. No I/O, one lock.
+        id, Sentry event id, the error's event id) becomes its series' newest exemplar. No
+        I/O, one lock.
         """
         self.buffer.count_request(route, method, status, error, exemplar)
 

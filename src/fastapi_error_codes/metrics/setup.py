@@ -25,7 +25,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.routing import Mount, WebSocketRoute, compile_path
 from starlette.types import Scope
 
-from .._sent import Sent, add_request_hook
+from .._sent import Sent, add_request_hook, sent_record
 from .._tree import add_build_hook, app_chain, on_mount
 from ..handlers import installed_config, setup_exception_handler
 from ..observers import (
@@ -94,7 +94,10 @@ class _Node:
         ``Undeclared``. Not counted: requests of an app mounted in one with metrics (that
         app counts them) and requests to the library's own endpoints.
         """
-        if self.components is not self.own or _is_own_endpoint(scope.get("endpoint")):
+        if self.components is not self.own or sent.counted:
+            return  # an app with metrics it is mounted in counts it (linked, or not: once)
+        sent.counted = True
+        if _is_own_endpoint(scope.get("endpoint")):
             return
         status = sent.status
         assert status is not None  # hooks run only for a response that started
@@ -109,7 +112,9 @@ class _Node:
             scope["method"],
             status,
             error,
-            (sent.request_id, sent.trace_id, sent.sentry_event_id) if error else None,
+            (sent.request_id, sent.trace_id, sent.sentry_event_id, sent.event_id)
+            if error
+            else None,
         )
 
     def adopt(self, app: Starlette, outer: _Node) -> None:
@@ -240,7 +245,7 @@ def setup_metrics(
             return
         path = route_template(scope)
         try:
-            record(
+            event_id = record(
                 error.error_code,
                 error.error_name,
                 error.status_code,
@@ -254,6 +259,9 @@ def setup_metrics(
         except Exception:
             collector.note_dropped()  # exported as fastapi_errors_dropped_total
             raise  # notify() logs it, once
+        sent = sent_record(scope)
+        if sent is not None:
+            sent.event_id = event_id  # the series' exemplar names the event (dashboard links)
 
     add_error_observer(app, record_error)
     if sentry.enabled:

@@ -133,7 +133,8 @@ def decode_event(data: WireEvent | Mapping[str, Any]) -> ErrorEvent:
 
 
 def decode_exemplar(raw: str | bytes) -> dict[str, Any]:
-    """A stored exemplar (``{"r": request id, "t": trace id, "s": Sentry id, "ts": time}``).
+    """A stored exemplar: ``{"r": request id, "t": trace id, "s": Sentry event id, "e": the
+    error's event id, "ts": time}``.
 
     Only string ids and a numeric time are kept: ``{}`` for anything this library did not write.
     """
@@ -144,7 +145,7 @@ def decode_exemplar(raw: str | bytes) -> dict[str, Any]:
     if not isinstance(data, dict):
         return {}
     out: dict[str, Any] = {
-        k: v for k, v in data.items() if k in ("r", "t", "s") and isinstance(v, str)
+        k: v for k, v in data.items() if k in ("r", "t", "s", "e") and isinstance(v, str)
     }
     ts = data.get("ts")
     if isinstance(ts, (int, float)) and not isinstance(ts, bool) and 0 <= ts <= _MAX_T:
@@ -287,9 +288,11 @@ class WireEncoder:
         text: str = json_safe(str(name))
         return text[: self._config.max_text_length].replace("\t", " ")
 
-    def _exemplar(self, exemplar: tuple[str | None, str | None, str | None, float]) -> str:
+    def _exemplar(
+        self, exemplar: tuple[str | None, str | None, str | None, str | None, float]
+    ) -> str:
         """An exemplar as stored: compact JSON with the ids that are known."""
-        request_id, trace_id, sentry_id, ts = exemplar
+        request_id, trace_id, sentry_id, event_id, ts = exemplar
         data: dict[str, Any] = {"ts": round(ts, 3)}
         if request_id:
             data["r"] = request_id
@@ -297,6 +300,8 @@ class WireEncoder:
             data["t"] = trace_id
         if sentry_id:
             data["s"] = sentry_id
+        if event_id:
+            data["e"] = event_id
         return self._json.encode(data)
 
     def event(

@@ -252,36 +252,26 @@ SENTRY_ID = "0123456789abcdef0123456789abcdef"
 @pytest.mark.parametrize(
     ("exemplar", "base", "expected"),
     [
-        ({"r": "req-1", "s": SENTRY_ID}, "https://s.example/organizations/o/", SENTRY_ID),
-        ({"r": "req-1", "s": SENTRY_ID}, None, None),
-        ({"r": "req-2", "s": SENTRY_ID}, "https://s.example/organizations/o", None),
-        ({"r": "req-1"}, "https://s.example/organizations/o", None),
-        ({"s": SENTRY_ID}, "https://s.example/organizations/o", None),
-        ({"r": "req-1", "s": "x" * 32}, "https://s.example/organizations/o", None),
+        ({"e": "ev-1", "s": SENTRY_ID}, "https://s.example/organizations/o/", SENTRY_ID),
+        ({"e": "ev-1", "s": SENTRY_ID}, None, None),
+        ({"e": "ev-2", "s": SENTRY_ID}, "https://s.example/organizations/o", None),
+        ({"e": "ev-1"}, "https://s.example/organizations/o", None),
+        ({"r": "req-1", "s": SENTRY_ID}, "https://s.example/organizations/o", None),
+        ({"e": "ev-1", "s": "x" * 32}, "https://s.example/organizations/o", None),
     ],
 )
 def test_sentry_url(exemplar: dict[str, Any], base: str | None, expected: str | None) -> None:
-    event = ErrorEvent(
-        101, "UserNotFound", 404, "m", path="/u/{id}", method="GET", request_id="req-1"
-    )
+    event = ErrorEvent(101, "UserNotFound", 404, "m", path="/u/{id}", method="GET", event_id="ev-1")
     view = _route_view(exemplars={(101, "UserNotFound", 404, "/u/{id}", "GET"): exemplar})
-    url = queries.sentry_url(event, view, base)
+    url = queries.sentry_url(event, queries.sentry_links(view), base)
     if expected is None:
         assert url is None
     else:
         assert url == f"https://s.example/organizations/o/issues/?query={expected}"
 
 
-def test_sentry_url_of_an_unmatched_path_and_of_an_event_without_request_id() -> None:
-    view = _route_view(
-        exemplars={(404, "NotFound", 404, "<unmatched>", "GET"): {"r": "req-1", "s": SENTRY_ID}}
-    )
-    base = "https://s.example/o"
-    event = ErrorEvent(404, "NotFound", 404, "m", method="GET", request_id="req-1")
-    assert queries.sentry_url(event, view, base) == f"{base}/issues/?query={SENTRY_ID}"
-    event.request_id = None
-    assert queries.sentry_url(event, view, base) is None
-    assert queries.sentry_url(event, None, base) is None
+def test_sentry_links_need_a_view() -> None:
+    assert queries.sentry_links(None) == {}
 
 
 @pytest.mark.parametrize(

@@ -272,12 +272,18 @@ def _error(
     name: str = "PaymentsDown",
     status: int = 503,
 ) -> None:
-    """One error response as the middleware and the observer count it (with its exemplar)."""
+    """One error response as the observer and the request hook count it (with its exemplar)."""
     collector = app.state.metrics_collector
-    collector.count_request(
-        route or "<unmatched>", "POST", status, (code, name, status), (request_id, None, sentry_id)
+    event_id = collector.record(
+        code, name, status, "down", path=route, method="POST", request_id=request_id
     )
-    collector.record(code, name, status, "down", path=route, method="POST", request_id=request_id)
+    collector.count_request(
+        route or "<unmatched>",
+        "POST",
+        status,
+        (code, name, status),
+        (request_id, None, sentry_id, event_id),
+    )
 
 
 def _events(client: TestClient, **params: Any) -> list[dict[str, Any]]:
@@ -343,15 +349,19 @@ def test_no_link_for_a_malformed_sentry_event_id(sentry_id: str) -> None:
     assert event["sentry_url"] is None
 
 
-def test_no_link_when_the_event_is_another_series() -> None:
-    """Same request id, but the exemplar belongs to another route's series: no link."""
+def test_no_link_when_the_exemplar_names_another_event() -> None:
+    """The same request id (a client's retry keeps it), but the exemplar is another event."""
     app = _app(MetricsConfig.testing(flush_interval_ms=60_000, sentry_base_url=SENTRY))
     collector = app.state.metrics_collector
-    collector.count_request(
-        "/other", "POST", 503, (8501, "PaymentsDown", 503), ("req-1", None, _sentry_id())
-    )
     collector.record(
         8501, "PaymentsDown", 503, "down", path="/pay", method="POST", request_id="req-1"
+    )
+    collector.count_request(
+        "/pay",
+        "POST",
+        503,
+        (8501, "PaymentsDown", 503),
+        ("req-1", None, _sentry_id(), "some-other-event"),
     )
     with TestClient(app) as client:
         (event,) = _events(client)

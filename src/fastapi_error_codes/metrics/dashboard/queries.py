@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TypeVar
 
-from ..buffer import UNMATCHED_ROUTE
 from ..models import OVERFLOW_CODE, ErrorEvent, FleetView, RequestKey, RouteErrorKey
 from ..stores.base import window_starts
 from .schemas import (
@@ -101,27 +100,30 @@ def summary(view: FleetView, *, now: float, width: int) -> MetricsSummaryRespons
     )
 
 
-def sentry_url(event: ErrorEvent, view: FleetView | None, base: str | None) -> str | None:
+def sentry_links(view: FleetView | None) -> dict[str, str]:
+    """Error event id -> Sentry event id, from the exemplars: the newest request of each
+    error-by-route series whose Sentry event was captured."""
+    if view is None:
+        return {}
+    links: dict[str, str] = {}
+    for exemplar in view.exemplars.values():
+        event_id, sentry_id = exemplar.get("e"), exemplar.get("s")
+        valid = isinstance(sentry_id, str) and _SENTRY_EVENT_ID.fullmatch(sentry_id)
+        if isinstance(event_id, str) and valid:
+            links[event_id] = str(sentry_id)
+    return links
+
+
+def sentry_url(event: ErrorEvent, links: Mapping[str, str], base: str | None) -> str | None:
     """The link to *event*'s Sentry event, or None: never a guess.
 
-    Only with a Sentry *base* URL, and only when the exemplar of the event's error-by-route
-    series (the newest request of that series, with its Sentry event id) is this very request:
-    its request id equals the event's.
+    Only with a Sentry *base* URL, and only when an exemplar names this very event (by the
+    event id the collector gave it, never by a request id a client chose) with its Sentry id.
     """
-    if not base or view is None or not event.request_id:
+    if not base:
         return None
-    key: RouteErrorKey = (
-        event.error_code,
-        event.error_name,
-        event.status_code,
-        event.path or UNMATCHED_ROUTE,
-        event.method or "",
-    )
-    exemplar = view.exemplars.get(key)
-    if not exemplar or exemplar.get("r") != event.request_id:
-        return None
-    sentry_id = exemplar.get("s")
-    if not isinstance(sentry_id, str) or not _SENTRY_EVENT_ID.fullmatch(sentry_id):
+    sentry_id = links.get(event.event_id)
+    if sentry_id is None:
         return None
     return f"{base.rstrip('/')}/issues/?query={sentry_id}"
 
@@ -129,7 +131,8 @@ def sentry_url(event: ErrorEvent, view: FleetView | None, base: str | None) -> s
 def _event_responses(
     events: Sequence[ErrorEvent], view: FleetView | None, base: str | None
 ) -> list[ErrorEventResponse]:
-    return [ErrorEventResponse.from_event(e, sentry_url(e, view, base)) for e in events]
+    links = sentry_links(view) if base else {}
+    return [ErrorEventResponse.from_event(e, sentry_url(e, links, base)) for e in events]
 
 
 def recent(
