@@ -320,8 +320,9 @@ class ErrorResponder:
             message, language = self._localise(request, resolved, params)
         else:
             message, language = resolved.message, config.default_locale
+        response_format = config.response_format
         body = build_body(
-            config.response_format,
+            response_format,
             error_code=resolved.error_code,
             error_name=resolved.error_name,
             status_code=resolved.status_code,
@@ -329,7 +330,8 @@ class ErrorResponder:
             detail=detail,
             errors=json_safe(resolved.errors) if resolved.errors is not None else None,
             timestamp=resolved.timestamp or utc_timestamp(),
-            instance=json_safe(request.url.path),
+            # Only a problem body has an instance: the default one does not build the URL.
+            instance=json_safe(request.url.path) if response_format == "problem+json" else None,
             type_base=config.problem_type_base,
         )
         if config.request_id_in_body:
@@ -337,13 +339,16 @@ class ErrorResponder:
                 body["request_id"] = request_id
             if trace_id is not None:
                 body["trace_id"] = trace_id
-        headers = dict(resolved.headers or {})
-        vary = [v for k, v in headers.items() if k.lower() == "vary"]
-        headers = {
-            k: v for k, v in headers.items() if k.lower() not in ("vary", "content-language")
-        }
-        headers["Vary"] = ", ".join([*vary, "Accept-Language"])
-        headers["Content-Language"] = language
+        if resolved.headers:
+            headers = dict(resolved.headers)
+            vary = [v for k, v in headers.items() if k.lower() == "vary"]
+            headers = {
+                k: v for k, v in headers.items() if k.lower() not in ("vary", "content-language")
+            }
+            headers["Vary"] = ", ".join([*vary, "Accept-Language"])
+            headers["Content-Language"] = language
+        else:  # what the above makes of no headers
+            headers = {"Vary": "Accept-Language", "Content-Language": language}
         response = JSONResponse(
             body,
             status_code=resolved.status_code,
@@ -388,6 +393,8 @@ class ErrorResponder:
         exc, status = handled.exception, handled.status_code
         name = config.log_level_5xx if resolved.status_code >= 500 else config.log_level_4xx
         level = logging.getLevelName(name)
+        if level >= logging.DEBUG and not _errors_log.isEnabledFor(level):
+            return  # nor at DEBUG, the level of an error logged already: no line either way
         if getattr(exc, LOGGED_ATTR, False):  # whoever raised it has logged it already
             level, with_traceback = logging.DEBUG, False
         if not _errors_log.isEnabledFor(level):

@@ -73,6 +73,61 @@ def test_row6_memory(ctx: Context) -> None:
     _check(memory.run(ctx), 6, 2)
 
 
+def test_row9_request_count(ctx: Context) -> None:
+    from benchmarks import request_count
+
+    results = request_count.run(ctx)
+    _check(results, 9, 2)
+    assert results[0].aim == "< 1 us" and results[0].met is (results[0].us < 1)
+    assert all("prometheus_client" in r.peer_name for r in results)
+
+
+def test_row10_in_process_error_path(ctx: Context) -> None:
+    from benchmarks import in_process
+
+    results = in_process.run_error(ctx)
+    _check(results, 10, 6)
+    aims = {r.extra["variant"]: r for r in results if r.met is not None}
+    assert set(aims) == {"metrics off", "metrics on"}
+    assert aims["metrics off"].aim == "<= 1.05" and aims["metrics on"].aim == "<= 1.10"
+    sent = aims["metrics off"].extra["sent"]
+    assert len(set(sent.values())) == 1 and min(sent.values()) > 0  # the same load for each
+
+
+def test_row11_in_process_2xx(ctx: Context) -> None:
+    from benchmarks import in_process
+
+    results = in_process.run_ok(ctx)
+    _check(results, 11, 6)
+    headline = [r for r in results if r.met is not None]
+    assert len(headline) == 1 and headline[0].aim == "<= 1.03"
+
+
+def test_row11_routes_first_variant_puts_the_library_first() -> None:
+    from benchmarks import in_process
+
+    app, collector = in_process.make_app("on_routes_first")
+    try:
+        paths = [getattr(r, "path", None) for r in app.router.routes]
+        assert paths.index("/metrics") < paths.index("/items/{item_id}")
+        built, _ = in_process.make_app("on")
+        built.build_middleware_stack()
+        paths = [getattr(r, "path", None) for r in built.router.routes]
+        assert paths.index("/metrics") > paths.index("/items/{item_id}")  # 18d6c9f's move
+        built.state.metrics_collector.close(timeout=5)
+    finally:
+        collector.close(timeout=5)
+
+
+@pytest.mark.slow
+def test_row12_end_to_end_2xx(ctx: Context) -> None:
+    from benchmarks import e2e
+
+    results = e2e.run_ok(ctx)
+    _check(results, 12, 4)
+    assert results[0].extra["fleet_requests_checked"] > 0
+
+
 def test_cli_table_and_json(
     redis_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -90,7 +145,7 @@ def test_cli_table_and_json(
 
 
 def test_parse_rows() -> None:
-    assert cli.parse_rows(None) == [1, 2, 3, 4, 5, 6, 7, 8]
+    assert cli.parse_rows(None) == list(range(1, 13))
     assert cli.parse_rows("5, 1") == [1, 5]
     with pytest.raises(SystemExit):
-        cli.parse_rows("9")
+        cli.parse_rows("13")
