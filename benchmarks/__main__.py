@@ -21,6 +21,10 @@ ROWS: dict[int, tuple[str, str]] = {
     6: ("memory", "benchmarks.memory:run"),
     7: ("scrape storm on a slow Redis", "benchmarks.storm:run"),
     8: ("5xx storm with Sentry", "benchmarks.sentry_storm:run"),
+    9: ("per-request count", "benchmarks.request_count:run"),
+    10: ("in-process error path", "benchmarks.in_process:run_error"),
+    11: ("in-process 2xx", "benchmarks.in_process:run_ok"),
+    12: ("end to end 2xx with request counting", "benchmarks.e2e:run_ok"),
 }
 
 
@@ -118,7 +122,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--repeats", type=int, default=7, help="rounds per figure (median)")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
+    parser.add_argument(
+        "--prototypes",
+        action="store_true",
+        help="rows 10 and 11 with benchmarks/prototypes.py applied (changes the library "
+        "does not have: what they would save)",
+    )
     args = parser.parse_args(argv)
+    if args.prototypes:
+        os.environ["FECB_PROTOTYPES"] = "1"
 
     scale = "tiny" if args.tiny else "quick" if args.quick else "full"
     ctx = Context(

@@ -31,24 +31,39 @@ TOKEN = "bench-token-0123456789"
 
 
 # ---------------------------------------------------------------- load generator (child)
+#: What the load asks for: ``errors`` (row 5: ``/e/{i}``, five declared errors) or ``ok``
+#: (row 12: ``/items/{i}``, a 200 from a route of the app's own).
+TARGETS = {"errors": "/e/{}", "ok": "/items/{}"}
+_ERROR_STATUSES = (403, 404, 409, 429, 502)
+
+
 async def _connection(
-    port: int, deadline: float, warm_until: float, lat: list[float], tally: dict[str, int], k: int
+    port: int,
+    deadline: float,
+    warm_until: float,
+    lat: list[float],
+    tally: dict[str, int],
+    k: int,
+    target: str = "errors",
 ) -> None:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    path = TARGETS[target]
     i = k
     try:
         while True:
             now = time.perf_counter()
             if now >= deadline:
                 return
-            request = f"GET /e/{i % 5} HTTP/1.1\r\nHost: bench\r\n\r\n".encode()
+            request = f"GET {path.format(i % 5)} HTTP/1.1\r\nHost: bench\r\n\r\n".encode()
             i += 1
             writer.write(request)
             status, _body = await read_response(reader)
             done = time.perf_counter()
             tally["sent"] += 1
-            if status in (403, 404, 409, 429, 502):
+            if target == "errors" and status in _ERROR_STATUSES:
                 tally["errors"] += 1
+            elif target == "ok" and status == 200:
+                tally["ok"] += 1
             else:
                 tally["unexpected"] += 1
             if now >= warm_until:
@@ -59,14 +74,16 @@ async def _connection(
             await writer.wait_closed()
 
 
-async def _load(port: int, seconds: float, warmup: float, conns: int) -> dict[str, Any]:
+async def _load(
+    port: int, seconds: float, warmup: float, conns: int, target: str = "errors"
+) -> dict[str, Any]:
     start = time.perf_counter()
     warm_until = start + warmup
     deadline = warm_until + seconds
     lat: list[float] = []
-    tally = {"sent": 0, "errors": 0, "unexpected": 0}
+    tally = {"sent": 0, "errors": 0, "ok": 0, "unexpected": 0}
     await asyncio.gather(
-        *(_connection(port, deadline, warm_until, lat, tally, k) for k in range(conns))
+        *(_connection(port, deadline, warm_until, lat, tally, k, target) for k in range(conns))
     )
     measured = len(lat)
     lat.sort()
@@ -83,7 +100,9 @@ async def _load(port: int, seconds: float, warmup: float, conns: int) -> dict[st
     }
 
 
-def load(port: int, seconds: float, warmup: float = 0.3, conns: int = 8) -> dict[str, Any]:
+def load(
+    port: int, seconds: float, warmup: float = 0.3, conns: int = 8, target: str = "errors"
+) -> dict[str, Any]:
     """Run the load generator in a separate process; its figures."""
     out = subprocess.run(
         [
@@ -95,6 +114,7 @@ def load(port: int, seconds: float, warmup: float = 0.3, conns: int = 8) -> dict
             str(seconds),
             str(warmup),
             str(conns),
+            target,
         ],
         check=True,
         capture_output=True,
@@ -210,6 +230,27 @@ def fleet_total(server: Server) -> float:
     raise AssertionError("no fastapi_errors_total in /metrics")
 
 
+#: The route of row 12's requests, as request counting files them.
+OK_ROUTE = "/items/{item_id}"
+
+
+def fleet_requests(server: Server, route: str = OK_ROUTE) -> float:
+    """The fleet's GET 2xx responses of *route*, from the server's /metrics."""
+    status, text = server.get("/metrics")
+    if status != 200:
+        raise AssertionError(f"/metrics answered {status}: {text[:300]}")
+    total = 0.0
+    for line in text.splitlines():
+        if (
+            line.startswith("fastapi_requests_total{")
+            and f'route="{route}"' in line
+            and 'method="GET"' in line
+            and 'status_class="2xx"' in line
+        ):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
 def run(ctx: Context) -> list[Result]:
     """Row 5: req/s and p50/p99 for metrics off, memory store, Redis store."""
     seconds = ctx.pick(2.5, 1.5, 0.3)
@@ -311,8 +352,106 @@ def run(ctx: Context) -> list[Result]:
     return results
 
 
+def run_ok(ctx: Context) -> list[Result]:
+    """Row 12: 2xx responses/s and server CPU per response, request counting on vs metrics off.
+
+    The same three servers as row 5 (metrics off, memory store, Redis store; request counting
+    is on whenever metrics are), loaded with ``GET /items/{i}``: a route of the app's own,
+    added after the setup. Afterwards the Redis server's ``/metrics`` must count exactly the
+    2xx the load generator received from it under that route.
+    """
+    seconds = ctx.pick(2.5, 1.5, 0.3)
+    rounds = ctx.pick(max(9, ctx.repeats), 4, 1)
+    ns = ctx.namespace("e2e-ok")
+    ctx.log(f"row 12: end to end 2xx, 3 servers x 2 workers, {rounds} rounds of {seconds}s each")
+    servers = {mode: Server(mode, ctx.redis_url, ns) for mode in MODES}
+    runs: dict[str, list[dict[str, Any]]] = {mode: [] for mode in MODES}
+    try:
+        for server in servers.values():
+            server.wait_ready()
+        warm_ok = 0
+        if ctx.scale != "tiny":
+            for mode, server in servers.items():  # warm every worker once
+                figures = load(server.port, min(seconds, 1.0), warmup=0.0, target="ok")
+                if mode == "redis":
+                    warm_ok = figures["ok"]
+        for r in range(rounds):
+            order = MODES if r % 2 == 0 else MODES[::-1]
+            for mode in order:
+                cpu_before = worker_cpu_s(servers[mode])
+                figures = load(
+                    servers[mode].port, seconds, warmup=ctx.pick(0.3, 0.3, 0.05), target="ok"
+                )
+                cpu = worker_cpu_s(servers[mode]) - cpu_before
+                figures["cpu_us_per_response"] = cpu / max(1, figures["sent"]) * 1e6
+                if figures["unexpected"]:
+                    raise AssertionError(f"{mode}: {figures['unexpected']} unexpected answers")
+                runs[mode].append(figures)
+        # Exactness on the Redis server: every 2xx answered is counted under its route.
+        sent_redis = warm_ok + sum(f["ok"] for f in runs["redis"])
+        total = 0.0
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            time.sleep(0.3)
+            total = fleet_requests(servers["redis"])
+            if total >= sent_redis:
+                break
+        if int(total) != sent_redis:
+            raise AssertionError(f"Redis fleet count of {OK_ROUTE}: {total}, {sent_redis} sent")
+    finally:
+        for server in servers.values():
+            server.terminate()
+        for server in servers.values():
+            server.stop()
+
+    def med(mode: str, key: str) -> float:
+        return median([f[key] for f in runs[mode]])
+
+    def paired(mode: str, key: str) -> float:
+        return median([a[key] / b[key] for a, b in zip(runs[mode], runs["off"], strict=True)])
+
+    results = []
+    for mode in ("redis", "memory"):
+        store = "Redis" if mode == "redis" else "memory"
+        rps_ratio = paired(mode, "rps")
+        cpu_ratio = paired(mode, "cpu_us_per_response")
+        results += [
+            Result(
+                row=12,
+                what=f"end to end 2xx, request counting on ({store} store), responses/s",
+                unit="req/s",
+                us=med(mode, "rps"),
+                peer=med("off", "rps"),
+                peer_name="metrics off",
+                ratio=rps_ratio,
+                aim=">= 0.97",
+                met=rps_ratio >= 0.97,
+                note="ratio = median of per-round paired ratios",
+                samples={m: [f["rps"] for f in runs[m]] for m in MODES},
+                extra={"runs": runs, "fleet_requests_checked": sent_redis}
+                if mode == "redis"
+                else {},
+            ),
+            Result(
+                row=12,
+                what=f"end to end 2xx, request counting on ({store} store), server CPU per "
+                "response",
+                unit="us",
+                us=med(mode, "cpu_us_per_response"),
+                peer=med("off", "cpu_us_per_response"),
+                peer_name="metrics off",
+                ratio=cpu_ratio,
+                aim="<= 1.03",
+                met=cpu_ratio <= 1.03,
+                samples={m: [f["cpu_us_per_response"] for f in runs[m]] for m in MODES},
+                extra={"p99_ms": med(mode, "p99_ms"), "p99_ms_off": med("off", "p99_ms")},
+            ),
+        ]
+    return results
+
+
 if __name__ == "__main__" and "--load" in sys.argv:
     i = sys.argv.index("--load")
-    port, secs, warm, conns = sys.argv[i + 1 : i + 5]
-    result = asyncio.run(_load(int(port), float(secs), float(warm), int(conns)))
+    port, secs, warm, conns, what = sys.argv[i + 1 : i + 6]
+    result = asyncio.run(_load(int(port), float(secs), float(warm), int(conns), what))
     print(json.dumps(result), flush=True)
