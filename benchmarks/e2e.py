@@ -22,6 +22,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from typing import Any
 
 from ._common import Context, Result, child_env, free_port, median, read_response, stop_process
@@ -251,58 +252,95 @@ def fleet_requests(server: Server, route: str = OK_ROUTE) -> float:
     return total
 
 
-def run(ctx: Context) -> list[Result]:
-    """Row 5: req/s and p50/p99 for metrics off, memory store, Redis store."""
+class _Rounds:
+    """The interleaved rounds of rows 5 and 12: figures per mode, medians and paired ratios."""
+
+    def __init__(self, runs: dict[str, list[dict[str, Any]]], checked: int) -> None:
+        self.runs = runs
+        #: what the Redis server's /metrics was checked to count exactly
+        self.checked = checked
+
+    def med(self, mode: str, key: str) -> float:
+        """Median over rounds of *key* for *mode*."""
+        return median([f[key] for f in self.runs[mode]])
+
+    def paired(self, mode: str, key: str) -> float:
+        """Median over rounds of mode/off, each pair measured back to back."""
+        return median(
+            [a[key] / b[key] for a, b in zip(self.runs[mode], self.runs["off"], strict=True)]
+        )
+
+    def samples(self, key: str) -> dict[str, list[float]]:
+        """*key* of every round, per mode."""
+        return {m: [f[key] for f in self.runs[m]] for m in MODES}
+
+
+def _measure(
+    ctx: Context,
+    ns: str,
+    *,
+    target: str,
+    counted: str,
+    fleet_count: Callable[[Server], float],
+) -> _Rounds:
+    """Three servers (metrics off, memory, Redis) loaded with *target* in interleaved rounds.
+
+    Afterwards the Redis server's ``fleet_count`` must equal the answers of kind *counted*
+    (``"errors"`` or ``"ok"``) the load generator received from it, warm-up included.
+    """
     seconds = ctx.pick(2.5, 1.5, 0.3)
     rounds = ctx.pick(max(9, ctx.repeats), 4, 1)
-    ns = ctx.namespace("e2e")
-    ctx.log(f"row 5: end to end, 3 servers x 2 workers, {rounds} rounds of {seconds}s each")
     servers = {mode: Server(mode, ctx.redis_url, ns) for mode in MODES}
     runs: dict[str, list[dict[str, Any]]] = {mode: [] for mode in MODES}
+    ctx.log(f"  3 servers x 2 workers, {rounds} rounds of {seconds}s each")
     try:
         for server in servers.values():
             server.wait_ready()
-        warm_errors = 0
+        warm = 0
         if ctx.scale != "tiny":
             for mode, server in servers.items():  # warm every worker once
-                figures = load(server.port, min(seconds, 1.0), warmup=0.0)
+                figures = load(server.port, min(seconds, 1.0), warmup=0.0, target=target)
                 if mode == "redis":
-                    warm_errors = figures["errors"]
+                    warm = figures[counted]
         for r in range(rounds):
             order = MODES if r % 2 == 0 else MODES[::-1]
             for mode in order:
                 cpu_before = worker_cpu_s(servers[mode])
-                figures = load(servers[mode].port, seconds, warmup=ctx.pick(0.3, 0.3, 0.05))
+                figures = load(
+                    servers[mode].port, seconds, warmup=ctx.pick(0.3, 0.3, 0.05), target=target
+                )
                 cpu = worker_cpu_s(servers[mode]) - cpu_before
                 figures["cpu_us_per_response"] = cpu / max(1, figures["sent"]) * 1e6
                 if figures["unexpected"]:
                     raise AssertionError(f"{mode}: {figures['unexpected']} unexpected answers")
                 runs[mode].append(figures)
-        # Exactness on the Redis server: every error answered is in the fleet total.
-        sent_redis = warm_errors + sum(f["errors"] for f in runs["redis"])
+        # Exactness on the Redis server: every answer of the counted kind is in the fleet.
+        sent_redis = warm + sum(f[counted] for f in runs["redis"])
         total = 0.0
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
             time.sleep(0.3)
-            total = fleet_total(servers["redis"])
+            total = fleet_count(servers["redis"])
             if total >= sent_redis:
                 break
         if int(total) != sent_redis:
-            raise AssertionError(f"Redis fleet total {total}, {sent_redis} errors answered")
+            raise AssertionError(f"Redis fleet count {total}, {sent_redis} {counted} answered")
     finally:
         for server in servers.values():
             server.terminate()
         for server in servers.values():
             server.stop()
+    return _Rounds(runs, sent_redis)
 
-    def med(mode: str, key: str) -> float:
-        return median([f[key] for f in runs[mode]])
 
-    def paired(mode: str, key: str) -> float:
-        """Median over rounds of mode/off, each pair measured back to back."""
-        return median([a[key] / b[key] for a, b in zip(runs[mode], runs["off"], strict=True)])
-
-    raw = {mode: runs[mode] for mode in MODES}
+def run(ctx: Context) -> list[Result]:
+    """Row 5: req/s and p50/p99 for metrics off, memory store, Redis store."""
+    ctx.log("row 5: end to end, error responses")
+    r = _measure(
+        ctx, ctx.namespace("e2e"), target="errors", counted="errors", fleet_count=fleet_total
+    )
+    med, paired = r.med, r.paired
+    raw, sent_redis = r.runs, r.checked
     results = []
     for mode in ("redis", "memory"):
         store = "Redis" if mode == "redis" else "memory"
@@ -320,7 +358,7 @@ def run(ctx: Context) -> list[Result]:
                 aim=">= 0.95",
                 met=rps_ratio >= 0.95,
                 note="ratio = median of per-round paired ratios",
-                samples={m: [f["rps"] for f in runs[m]] for m in MODES},
+                samples=r.samples("rps"),
                 extra={"runs": raw, "fleet_total_checked": sent_redis} if mode == "redis" else {},
             ),
             Result(
@@ -333,7 +371,7 @@ def run(ctx: Context) -> list[Result]:
                 ratio=p99_ratio,
                 aim="<= 1.10",
                 met=p99_ratio <= 1.10,
-                samples={m: [f["p99_ms"] for f in runs[m]] for m in MODES},
+                samples=r.samples("p99_ms"),
                 extra={"p50_ms": med(mode, "p50_ms"), "p50_ms_off": med("off", "p50_ms")},
             ),
             Result(
@@ -346,7 +384,7 @@ def run(ctx: Context) -> list[Result]:
                 ratio=paired(mode, "cpu_us_per_response"),
                 aim="<= 1.05",
                 met=paired(mode, "cpu_us_per_response") <= 1.05,
-                samples={m: [f["cpu_us_per_response"] for f in runs[m]] for m in MODES},
+                samples=r.samples("cpu_us_per_response"),
             ),
         ]
     return results
@@ -360,55 +398,12 @@ def run_ok(ctx: Context) -> list[Result]:
     added after the setup. Afterwards the Redis server's ``/metrics`` must count exactly the
     2xx the load generator received from it under that route.
     """
-    seconds = ctx.pick(2.5, 1.5, 0.3)
-    rounds = ctx.pick(max(9, ctx.repeats), 4, 1)
-    ns = ctx.namespace("e2e-ok")
-    ctx.log(f"row 12: end to end 2xx, 3 servers x 2 workers, {rounds} rounds of {seconds}s each")
-    servers = {mode: Server(mode, ctx.redis_url, ns) for mode in MODES}
-    runs: dict[str, list[dict[str, Any]]] = {mode: [] for mode in MODES}
-    try:
-        for server in servers.values():
-            server.wait_ready()
-        warm_ok = 0
-        if ctx.scale != "tiny":
-            for mode, server in servers.items():  # warm every worker once
-                figures = load(server.port, min(seconds, 1.0), warmup=0.0, target="ok")
-                if mode == "redis":
-                    warm_ok = figures["ok"]
-        for r in range(rounds):
-            order = MODES if r % 2 == 0 else MODES[::-1]
-            for mode in order:
-                cpu_before = worker_cpu_s(servers[mode])
-                figures = load(
-                    servers[mode].port, seconds, warmup=ctx.pick(0.3, 0.3, 0.05), target="ok"
-                )
-                cpu = worker_cpu_s(servers[mode]) - cpu_before
-                figures["cpu_us_per_response"] = cpu / max(1, figures["sent"]) * 1e6
-                if figures["unexpected"]:
-                    raise AssertionError(f"{mode}: {figures['unexpected']} unexpected answers")
-                runs[mode].append(figures)
-        # Exactness on the Redis server: every 2xx answered is counted under its route.
-        sent_redis = warm_ok + sum(f["ok"] for f in runs["redis"])
-        total = 0.0
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline:
-            time.sleep(0.3)
-            total = fleet_requests(servers["redis"])
-            if total >= sent_redis:
-                break
-        if int(total) != sent_redis:
-            raise AssertionError(f"Redis fleet count of {OK_ROUTE}: {total}, {sent_redis} sent")
-    finally:
-        for server in servers.values():
-            server.terminate()
-        for server in servers.values():
-            server.stop()
-
-    def med(mode: str, key: str) -> float:
-        return median([f[key] for f in runs[mode]])
-
-    def paired(mode: str, key: str) -> float:
-        return median([a[key] / b[key] for a, b in zip(runs[mode], runs["off"], strict=True)])
+    ctx.log("row 12: end to end, 2xx responses")
+    r = _measure(
+        ctx, ctx.namespace("e2e-ok"), target="ok", counted="ok", fleet_count=fleet_requests
+    )
+    med, paired = r.med, r.paired
+    runs, sent_redis = r.runs, r.checked
 
     results = []
     for mode in ("redis", "memory"):
@@ -427,7 +422,7 @@ def run_ok(ctx: Context) -> list[Result]:
                 aim=">= 0.97",
                 met=rps_ratio >= 0.97,
                 note="ratio = median of per-round paired ratios",
-                samples={m: [f["rps"] for f in runs[m]] for m in MODES},
+                samples=r.samples("rps"),
                 extra={"runs": runs, "fleet_requests_checked": sent_redis}
                 if mode == "redis"
                 else {},
@@ -443,7 +438,7 @@ def run_ok(ctx: Context) -> list[Result]:
                 ratio=cpu_ratio,
                 aim="<= 1.03",
                 met=cpu_ratio <= 1.03,
-                samples={m: [f["cpu_us_per_response"] for f in runs[m]] for m in MODES},
+                samples=r.samples("cpu_us_per_response"),
                 extra={"p99_ms": med(mode, "p99_ms"), "p99_ms_off": med("off", "p99_ms")},
             ),
         ]
