@@ -14,8 +14,6 @@ request's trace id (and none when it sent none); the newest one is the series' l
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
 import time
 import uuid
@@ -26,15 +24,14 @@ from typing import Any
 
 import httpx
 import pytest
-import yaml
 
-from tests._servers import free_port, wait_for_port
-from tests.deploy._files import ROOT
 from tests.deploy.test_prometheus_live import (
     TOKEN,
     Prometheus,
+    Served,
     derived_config,
-    stop_group,
+    run_prometheus,
+    serve,
     wait_until,
 )
 
@@ -83,47 +80,25 @@ class Sent:
     sent_request_id: str | None
 
 
-@dataclass
-class App:
-    port: int
-    proc: subprocess.Popen[bytes]
-    log: Path
-
-    def output(self) -> str:
-        return self.log.read_text(errors="replace")[-4000:]
+#: The app of these tests, in one uvicorn process.
+App = Served
 
 
 @pytest.fixture
 def app(redis_url: str, redis_namespace: str, tmp_path: Path) -> Iterator[App]:
     """tests/fleet/routes_app.py in one uvicorn process, on the test's Redis namespace."""
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FEC_")}
-    env.update(
-        FEC_REDIS_URL=redis_url,
-        FEC_NAMESPACE=redis_namespace,
-        FEC_FLUSH_INTERVAL_MS="100",
-        FEC_AUTH_TOKEN=TOKEN,
-        PYTHONPATH=str(ROOT),
-    )
-    log = tmp_path / "uvicorn.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [
-                *(sys.executable, "-m", "uvicorn", "tests.fleet.routes_app:app"),
-                *("--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"),
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    served = App(port, proc, log)
-    try:
-        wait_for_port(port, timeout=30)
+    env = {
+        "FEC_REDIS_URL": redis_url,
+        "FEC_NAMESPACE": redis_namespace,
+        "FEC_FLUSH_INTERVAL_MS": "100",
+        "FEC_AUTH_TOKEN": TOKEN,
+    }
+    argv = [
+        *(sys.executable, "-m", "uvicorn", "tests.fleet.routes_app:app"),
+        *("--host", "127.0.0.1", "--port", "{port}", "--log-level", "warning"),
+    ]
+    with serve(argv, env, tmp_path, "uvicorn") as served:
         yield served
-    finally:
-        stop_group(proc, timeout=15)
 
 
 @pytest.fixture
@@ -133,39 +108,8 @@ def prometheus(app: App, tmp_path: Path, prometheus_bin: str) -> Iterator[Promet
     token_file.write_text(TOKEN)
     config = derived_config(app.port, token_file)
     config.pop("rule_files", None)  # the alerting rules are test_prometheus_live.py's subject
-    config_file = tmp_path / "prometheus.yml"
-    config_file.write_text(yaml.safe_dump(config))
-    port = free_port()
-    log = tmp_path / "prometheus.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [
-                prometheus_bin,
-                f"--config.file={config_file}",
-                f"--storage.tsdb.path={tmp_path / 'tsdb'}",
-                f"--web.listen-address=127.0.0.1:{port}",
-                "--enable-feature=exemplar-storage",
-                "--log.level=warn",
-            ],
-            cwd=tmp_path,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    prom = Prometheus(port, proc, log)
-    try:
-        wait_for_port(port, timeout=30)
-
-        def ready() -> bool:
-            try:
-                return httpx.get(f"http://127.0.0.1:{port}/-/ready", timeout=2).status_code == 200
-            except httpx.HTTPError:
-                return False
-
-        assert wait_until(ready, 30), log.read_text(errors="replace")
-        yield prom
-    finally:
-        stop_group(proc, timeout=15)
+    with run_prometheus(prometheus_bin, config, tmp_path, "--enable-feature=exemplar-storage") as p:
+        yield p
 
 
 def query_exemplars(prom: Prometheus, expr: str, start: float, end: float) -> list[Any]:

@@ -19,6 +19,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -73,7 +74,9 @@ def wait_until(check: Callable[[], bool], timeout: float, interval: float = 0.25
 
 
 @dataclass
-class Fleet:
+class Served:
+    """A server this module started: its port, process group and log."""
+
     port: int
     proc: subprocess.Popen[bytes]
     log: Path
@@ -82,38 +85,53 @@ class Fleet:
         return self.log.read_text(errors="replace")[-6000:]
 
 
-@pytest.fixture
-def fleet(redis_url: str, redis_namespace: str, tmp_path: Path) -> Iterator[Fleet]:
+#: The gunicorn fleet of these tests.
+Fleet = Served
+
+
+@contextmanager
+def serve(
+    argv: list[str], env_extra: dict[str, str], tmp_path: Path, name: str, stop_s: float = 15
+) -> Iterator[Served]:
+    """Run *argv* (``{port}`` filled with a free port) from the repository, in its own process
+    group, with ``FEC_*`` variables only from *env_extra*; stopped (group) afterwards."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("FEC_")}
-    env.update(
-        FEC_REDIS_URL=redis_url,
-        FEC_NAMESPACE=redis_namespace,
-        FEC_FLUSH_INTERVAL_MS="200",
-        FEC_AUTH_TOKEN=TOKEN,
-        GUNICORN_GRACEFUL_TIMEOUT="15",
-        PYTHONPATH=str(ROOT),
-    )
-    log = tmp_path / "gunicorn.log"
+    env.update(env_extra, PYTHONPATH=str(ROOT))
+    log = tmp_path / f"{name}.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [
-                *(sys.executable, "-m", "gunicorn", "--config", str(DEPLOY / "gunicorn.conf.py")),
-                *("--workers", str(WORKERS), "--worker-class", "uvicorn_worker.UvicornWorker"),
-                *("--bind", f"127.0.0.1:{port}", "examples.app:app"),
-            ],
+            [arg.format(port=port) for arg in argv],
             cwd=ROOT,
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    fleet = Fleet(port, proc, log)
+    served = Served(port, proc, log)
     try:
         wait_for_port(port, timeout=30)
-        yield fleet
+        yield served
     finally:
-        stop_group(proc, timeout=30)
+        stop_group(proc, timeout=stop_s)
+
+
+@pytest.fixture
+def fleet(redis_url: str, redis_namespace: str, tmp_path: Path) -> Iterator[Fleet]:
+    env = {
+        "FEC_REDIS_URL": redis_url,
+        "FEC_NAMESPACE": redis_namespace,
+        "FEC_FLUSH_INTERVAL_MS": "200",
+        "FEC_AUTH_TOKEN": TOKEN,
+        "GUNICORN_GRACEFUL_TIMEOUT": "15",
+    }
+    argv = [
+        *(sys.executable, "-m", "gunicorn", "--config", str(DEPLOY / "gunicorn.conf.py")),
+        *("--workers", str(WORKERS), "--worker-class", "uvicorn_worker.UvicornWorker"),
+        *("--bind", "127.0.0.1:{port}", "examples.app:app"),
+    ]
+    with serve(argv, env, tmp_path, "gunicorn", stop_s=30) as served:
+        yield served
 
 
 @dataclass
@@ -178,6 +196,15 @@ def prometheus(fleet: Fleet, tmp_path: Path, prometheus_bin: str) -> Iterator[Pr
         for group in rules["groups"]:
             group.pop("interval", None)
         (tmp_path / rule_file).write_text(yaml.safe_dump(rules, sort_keys=False))
+    with run_prometheus(binary, config, tmp_path) as prom:
+        yield prom
+
+
+@contextmanager
+def run_prometheus(
+    binary: str, config: dict[str, Any], tmp_path: Path, *flags: str
+) -> Iterator[Prometheus]:
+    """A Prometheus on *config* (written to *tmp_path*), ready, stopped afterwards."""
     config_file = tmp_path / "prometheus.yml"
     config_file.write_text(yaml.safe_dump(config))
     port = free_port()
@@ -190,6 +217,7 @@ def prometheus(fleet: Fleet, tmp_path: Path, prometheus_bin: str) -> Iterator[Pr
                 f"--storage.tsdb.path={tmp_path / 'tsdb'}",
                 f"--web.listen-address=127.0.0.1:{port}",
                 "--log.level=warn",
+                *flags,
             ],
             cwd=tmp_path,
             stdout=out,
