@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import runpy
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -149,3 +153,26 @@ def secret_references(manifests: list[Manifest]) -> dict[tuple[str, str], set[st
             for file in map(Path, files):
                 keys.update(file.name for mount in mounts if file.parent == mount)
     return refs
+
+
+def run_documented(section: str, stubs: str, calls_dir: Path) -> list[Any]:
+    """Run the shell blocks of DEPLOYMENT.md's *section* in bash after *stubs*.
+
+    The stubs append one JSON line per stubbed call to the file named by ``$CALLS`` (``$PY``
+    is this Python); returns those lines, decoded, in order.
+    """
+    blocks = shell_blocks(markdown_section(DEPLOYMENT_DOC.read_text("utf-8"), section))
+    assert blocks, f"no shell block under {section!r} of {DEPLOYMENT_DOC.name}"
+    calls_file = calls_dir / "calls.jsonl"
+    calls_file.touch()
+    result = subprocess.run(
+        ["bash", "-c", stubs + "\n".join(blocks)],
+        cwd=ROOT,
+        env={**os.environ, "CALLS": str(calls_file), "PY": sys.executable},
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert result.returncode == 0, f"the documented commands failed:\n{result.stderr}"
+    return [json.loads(line) for line in calls_file.read_text().splitlines()]

@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -26,7 +25,7 @@ from tests.deploy._files import (
     ROOT,
     load_yaml,
     markdown_section,
-    shell_blocks,
+    run_documented,
 )
 
 SECTION = "## 11. Alerting: the rules, the SLO, Alertmanager"
@@ -55,21 +54,7 @@ def _section() -> str:
 
 @pytest.fixture(scope="module")
 def calls(tmp_path_factory: pytest.TempPathFactory) -> list[Call]:
-    blocks = shell_blocks(_section())
-    assert blocks, f"no shell block under {SECTION!r}"
-    calls_file = tmp_path_factory.mktemp("alerting-docs") / "calls.jsonl"
-    calls_file.touch()
-    result = subprocess.run(
-        ["bash", "-c", _STUBS + "\n".join(blocks)],
-        cwd=ROOT,
-        env={**os.environ, "CALLS": str(calls_file), "PY": sys.executable},
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=60,
-    )
-    assert result.returncode == 0, f"the documented commands failed:\n{result.stderr}"
-    recorded = [json.loads(line) for line in calls_file.read_text().splitlines()]
+    recorded = run_documented(SECTION, _STUBS, tmp_path_factory.mktemp("alerting-docs"))
     return [(c["argv"][0], c["argv"][1:], Path(c["cwd"])) for c in recorded]
 
 

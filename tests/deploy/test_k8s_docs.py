@@ -24,22 +24,19 @@ import base64
 import json
 import os
 import subprocess
-import sys
 from dataclasses import dataclass, field
 
 import pytest
 
 from fastapi_error_codes.metrics import get_config_from_env
 from tests.deploy._files import (
-    DEPLOYMENT_DOC,
     K8S,
     ROOT,
     Manifest,
     k8s_manifests,
     load_yaml_all,
-    markdown_section,
+    run_documented,
     secret_references,
-    shell_blocks,
 )
 
 SECTION = "## 6. Kubernetes"
@@ -142,21 +139,8 @@ def _replay(walk: Walk) -> None:
 @pytest.fixture(scope="module")
 def calls(tmp_path_factory: pytest.TempPathFactory) -> list[list[str]]:
     """The documented commands run by bash: the argv of each kubectl and docker call."""
-    blocks = shell_blocks(markdown_section(DEPLOYMENT_DOC.read_text("utf-8"), SECTION))
-    assert blocks, f"no shell block under {SECTION!r} of {DEPLOYMENT_DOC.name}"
-    calls_file = tmp_path_factory.mktemp("k8s-docs") / "calls.jsonl"
-    calls_file.touch()
-    result = subprocess.run(
-        ["bash", "-c", _STUBS + "\n".join(blocks)],
-        cwd=ROOT,
-        env={**os.environ, "CALLS": str(calls_file), "PY": sys.executable},
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=60,
-    )
-    assert result.returncode == 0, f"the documented commands failed:\n{result.stderr}"
-    return [json.loads(line) for line in calls_file.read_text().splitlines()]
+    found: list[list[str]] = run_documented(SECTION, _STUBS, tmp_path_factory.mktemp("k8s-docs"))
+    return found
 
 
 def test_the_documented_commands_run_in_order_on_a_fresh_cluster(calls: list[list[str]]) -> None:
