@@ -213,15 +213,7 @@ class Grid:
 
 def resolve_grid(window: int | None, step: int | None, width: int, retention: int) -> Grid:
     """Check the cross-field bounds of a timeseries query; a ValueError names the broken rule."""
-    if window is None:
-        window = min(3600, retention)
-    if window > retention:
-        raise ValueError(f"window={window} is longer than the retention ({retention} s)")
-    if window // width > MAX_BUCKETS:
-        raise ValueError(
-            f"window={window} spans more than {MAX_BUCKETS} buckets of {width} s; use a shorter "
-            "window"
-        )
+    window = resolve_window(window, width, retention)
     if step is None:
         step = width * max(1, math.ceil(window / (width * DEFAULT_POINTS)))
     elif step % width:

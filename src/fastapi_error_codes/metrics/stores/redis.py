@@ -511,7 +511,16 @@ class RedisStore:
         totals_raw, names_raw, meta_raw, live, buffered_raw = results[:5]
         requests_raw, route_errors_raw, exemplars_raw = results[5:8]
         windows = results[8:]
-        no_routes: list[dict[Any, Any]] = [{}] * len(starts)
+
+        def route_window(
+            family: int, decode: Callable[[str | bytes], K]
+        ) -> dict[int, dict[K, int]]:
+            """The window's non-empty buckets of a route family (none unless *routes*)."""
+            if not routes:
+                return {}
+            found = zip(starts, windows[family::kinds], strict=True)
+            return {start: cells for start, raw in found if (cells := bad.routes(raw, decode))}
+
         bad = _Malformed()
         meta = {_text(k): _text(v) for k, v in meta_raw.items()}
         created_ms = bad.number(meta.get("created_ms"), None)
@@ -537,21 +546,9 @@ class RedisStore:
             buffered=sum(bad.count(v) for w, v in buffered_raw.items() if _text(w) in live_ids),
             eviction_policy=self._eviction_policy,
             requests=bad.routes(requests_raw, decode_request_field),
-            request_buckets={
-                start: request_cells
-                for start, raw in zip(
-                    starts, windows[1::kinds] if routes else no_routes, strict=True
-                )
-                if raw and (request_cells := bad.routes(raw, decode_request_field))
-            },
+            request_buckets=route_window(1, decode_request_field),
             route_errors=bad.routes(route_errors_raw, decode_route_error_field),
-            route_error_buckets={
-                start: error_cells
-                for start, raw in zip(
-                    starts, windows[2::kinds] if routes else no_routes, strict=True
-                )
-                if raw and (error_cells := bad.routes(raw, decode_route_error_field))
-            },
+            route_error_buckets=route_window(2, decode_route_error_field),
             exemplars=bad.exemplars(exemplars_raw),
             route_folded=bad.count(meta.get("route_folded")),
         )
