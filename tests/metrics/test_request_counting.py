@@ -324,9 +324,6 @@ def test_a_404_inside_a_mounted_app_is_not_named_after_the_outer_apps_routes() -
 
 
 def test_routes_added_later_never_shadow_the_librarys_endpoints() -> None:
-    from starlette.responses import PlainTextResponse
-    from starlette.routing import Host, Route, Router
-
     app = make_app()
     tenant = FastAPI()
 
@@ -335,13 +332,26 @@ def test_routes_added_later_never_shadow_the_librarys_endpoints() -> None:
         return "tenant"
 
     app.mount("/{tenant}", tenant)  # a mount with a parameter answers every first segment
-    app.router.routes.append(
-        Host("admin.example.com", app=Router([Route("/{p:path}", PlainTextResponse)]))
-    )
     with TestClient(app) as client:
         assert client.get("/api/metrics/summary").json()["total_errors"] == 0
         assert client.get("/metrics").text.startswith("# HELP")
         assert client.get("/acme/x").json() == "tenant"
+
+
+def test_a_host_route_added_later_does_not_take_the_librarys_paths() -> None:
+    from starlette.requests import Request
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Host, Route, Router
+
+    def admin(request: Request) -> PlainTextResponse:
+        return PlainTextResponse("admin host")
+
+    app = make_app()
+    app.router.routes.append(Host("admin.example.com", app=Router([Route("/{p:path}", admin)])))
+    with TestClient(app) as client:
+        on_admin = {"host": "admin.example.com"}
+        assert client.get("/metrics", headers=on_admin).text.startswith("# HELP")
+        assert client.get("/elsewhere", headers=on_admin).text == "admin host"
 
 
 def test_two_apps_with_metrics_that_are_not_linked_count_a_request_once() -> None:
