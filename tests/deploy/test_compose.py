@@ -17,7 +17,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from fastapi_error_codes.metrics import MetricsConfig, get_config_from_env
-from tests.deploy._files import DEPLOY, ROOT, app_job, job_targets, load_yaml
+from tests.deploy._files import DEPLOY, ROOT, app_job, job_targets, k8s_manifests, load_yaml
 from tests.examples._client import samples
 from tests.examples._registry import example
 
@@ -197,6 +197,19 @@ def test_dashboard_panels_of_errors_by_route_show_exemplars() -> None:
             by_route += with_exemplars
             assert target.get("exemplar", False) is with_exemplars, (panel["title"], target)
     assert by_route >= 2
+
+
+def test_both_demo_prometheus_servers_keep_the_exemplars(compose: dict[str, Any]) -> None:
+    # Without exemplar storage Prometheus drops them at the scrape: the panels above show none.
+    flag = "--enable-feature=exemplar-storage"
+    assert flag in compose["services"]["prometheus"]["command"]
+    (deployment,) = [
+        m
+        for m in k8s_manifests()
+        if m["kind"] == "Deployment" and m["metadata"]["name"].startswith("prometheus")
+    ]
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    assert flag in container["args"]
 
 
 def test_dashboard_error_ratio_divides_errors_by_requests_of_the_same_route() -> None:
