@@ -11,6 +11,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 
 def free_port() -> int:
@@ -164,3 +165,14 @@ def redis_cluster(nodes: int = 3) -> Iterator[list[RedisServer]]:
     finally:
         for server in servers:
             server.close()
+
+
+def stream_events(client: Any, key: str) -> int:
+    """Events a store's stream holds: entries carry up to 100, one per line, compressed."""
+    import zlib
+
+    entries = client.xrange(key)
+    return sum(
+        len(zlib.decompress(fields[b"z"]).split(b"\n")) if b"z" in fields else 1
+        for _id, fields in entries
+    )

@@ -59,13 +59,14 @@ def namespace() -> str:
 
 
 def delete_namespace(url: str, ns: str) -> None:
-    """Delete every key of namespace *ns* (and nothing else)."""
+    """Delete every key of namespace *ns*, in all its shards (and nothing else)."""
     import redis
 
     client = redis.Redis.from_url(url)
     try:
-        for key in client.scan_iter(match="{" + ns + "}:*", count=1000):
-            client.delete(key)
+        for pattern in ("{" + ns + "}:*", "{" + ns + "#*}:*"):
+            for key in client.scan_iter(match=pattern, count=1000):
+                client.delete(key)
     finally:
         client.close()
 

@@ -68,6 +68,7 @@ _KNOWN_ENV_FIELDS: frozenset[str] = frozenset(
         "redis_timeout_ms",
         "redis_max_connections",
         "redis_min_replicas",
+        "redis_shards",
         "read_concurrency",
         "read_cache_ms",
         "metrics_path",

@@ -122,6 +122,9 @@ class MetricsConfig(Settings):
     redis_max_connections: int = 16
     #: a batch counts as flushed once WAIT confirms it on this many replicas (0: no WAIT)
     redis_min_replicas: int = 0
+    #: hash tags the Redis keys are spread over: on a Redis Cluster, N shards put the fleet's
+    #: writes on up to N primaries (each worker writes to one, readers merge them all)
+    redis_shards: int = 1
     #: fleet reads at once per worker, on threads of their own (never the app's threadpool)
     read_concurrency: int = 2
     #: how long a fleet read is reused by identical reads of this worker (0: never)
@@ -175,6 +178,7 @@ class MetricsConfig(Settings):
         _positive("redis_timeout_ms", self.redis_timeout_ms, minimum=10)
         _positive("redis_max_connections", self.redis_max_connections, minimum=2)
         _whole("redis_min_replicas", self.redis_min_replicas, 0, 16)
+        _whole("redis_shards", self.redis_shards, 1, 64)
         _whole("read_concurrency", self.read_concurrency, 1, 64)
         _whole("read_cache_ms", self.read_cache_ms, 0, 60_000)
         _whole("sentry_capture_budget", self.sentry_capture_budget, 0, 1_000_000)

@@ -1,6 +1,8 @@
 """The stores under contract: memory, Redis on the local server, and Redis on fakeredis.
 
-``make_store`` runs a test once per kind (ids ``[memory]``, ``[redis]``, ``[fakeredis]``).
+``make_store`` runs a test once per kind (ids ``[memory]``, ``[redis]``, ``[fakeredis]``,
+``[redis-shards]``: the local server with ``redis_shards=3``, so workers write to different
+shards and every read merges them).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import pytest
 from fastapi_error_codes.metrics import MemoryStore, MetricsConfig, MetricsStore, RedisStore
 from tests.conftest import delete_namespace
 
-KINDS = ("memory", "redis", "fakeredis")
+KINDS = ("memory", "redis", "fakeredis", "redis-shards")
 
 
 @pytest.fixture
@@ -36,10 +38,11 @@ def open_store(request: pytest.FixtureRequest) -> Iterator[Callable[..., Metrics
             store = MemoryStore(config)
         elif kind == "fakeredis":
             store = RedisStore(config, client=fakeredis.FakeRedis())
-        elif kind == "redis":
+        elif kind in ("redis", "redis-shards"):
             url = request.getfixturevalue("redis_url")  # skips (fails in CI) without Redis
             namespaces.append(config.namespace)
-            store = RedisStore(config.replace(redis_url=url))
+            shards = 3 if kind == "redis-shards" else config.redis_shards
+            store = RedisStore(config.replace(redis_url=url, redis_shards=shards))
         else:
             raise ValueError(f"unknown store kind {kind!r}; one of {KINDS}")
         opened.append(store)
@@ -55,13 +58,18 @@ def open_store(request: pytest.FixtureRequest) -> Iterator[Callable[..., Metrics
 
 
 @pytest.fixture(
-    params=["memory", pytest.param("redis", marks=pytest.mark.redis), "fakeredis"],
+    params=[
+        "memory",
+        pytest.param("redis", marks=pytest.mark.redis),
+        "fakeredis",
+        pytest.param("redis-shards", marks=pytest.mark.redis),
+    ],
 )
 def make_store(
     request: pytest.FixtureRequest, open_store: Callable[..., MetricsStore]
 ) -> Callable[..., MetricsStore]:
     """Factory ``make(**config_overrides) -> store`` of this test's kind of store."""
     kind: str = request.param
-    if kind == "redis":
+    if kind in ("redis", "redis-shards"):
         request.getfixturevalue("redis_url")  # skip in setup, not half-way through the test
     return functools.partial(open_store, kind)

@@ -1,15 +1,19 @@
 """The fleet store: every worker's batches land in Redis hashes and a capped stream.
 
-All keys share the hash tag ``{namespace}``, so one Lua call touches them all on a single
-Redis, Sentinel or Cluster alike. A batch is applied by one script that first checks the
-worker's last applied ``seq``: a retry after a lost reply never counts twice.
+All keys of a shard share its hash tag (``{namespace}`` with one shard, the default), so one
+Lua call touches them all on a single Redis, Sentinel or Cluster node alike. A batch is
+applied by one script that first checks the worker's last applied ``seq``: a retry after a
+lost reply never counts twice. With ``redis_shards`` > 1 each worker writes to one shard and
+readers merge them all (:mod:`.shards`).
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
-from collections.abc import Callable, Iterator, Mapping
+import zlib
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from importlib import resources
 from typing import TYPE_CHECKING, Any, TypeVar, cast
@@ -39,12 +43,13 @@ from ..wire import (
     select_events,
 )
 from .base import BatchRejected, StoreUnavailable, describe_error, window_starts
+from .shards import merge_events, merge_views, shard_of, shard_tags, since_of
 
 if TYPE_CHECKING:
     from redis import Redis
     from redis.cluster import RedisCluster
 
-__all__ = ["APPLY_SCRIPT", "RETIRE_SCRIPT", "RedisStore", "connect"]
+__all__ = ["APPLY_SCRIPT", "RETIRE_SCRIPT", "RedisStore", "connect", "pack_events"]
 
 _log = logging.getLogger("fastapi_error_codes.metrics")
 
@@ -178,7 +183,11 @@ _FIXED_KEYS = (
     "requests",
     "route_errors",
     "exemplars",
+    "since",
+    "marks",
 )
+#: Events per stream entry (the script's ARGV carries them packed, one per line).
+EVENTS_PER_ENTRY = 100
 #: Bucket hashes per family (errors, requests, errors by route): ``{ns}:<kind>:<start>``.
 _BUCKET_KINDS = ("bucket", "requests", "route_errors")
 
@@ -189,6 +198,21 @@ EVICTION_CHECK_S = 300.0
 #: A clock sample whose round trip took longer than this (and than twice the best one seen) is
 #: not used: its error can be half the round trip (a WAIT, a slow reply).
 _SAMPLE_RTT_S = 0.05
+
+
+class _Shard:
+    """The keys of one shard: its hash tag, the script's fixed keys, its bucket keys."""
+
+    __slots__ = ("fixed", "keys", "tag")
+
+    def __init__(self, tag: str) -> None:
+        self.tag = tag
+        self.keys = {name: f"{tag}:{name}" for name in _FIXED_KEYS}
+        self.fixed = [self.keys[name] for name in _FIXED_KEYS]
+
+    def bucket_key(self, start_s: int, family: int = 0) -> str:
+        """Key of the bucket hash of *family* (0 errors, 1 requests, 2 errors by route)."""
+        return f"{self.tag}:{_BUCKET_KINDS[family]}:{start_s}"
 
 
 class RedisStore:
@@ -238,10 +262,18 @@ class RedisStore:
         self._best_rtt = float("inf")
         # The replication id of this master while it had replicas (redis_min_replicas).
         self._replid_with_replicas: str | None = None
-        tag = "{" + config.namespace + "}"
-        self.prefix = tag
-        self.keys = {name: f"{tag}:{name}" for name in _FIXED_KEYS}
-        self._fixed_keys = [self.keys[k] for k in _FIXED_KEYS]
+        # The shards this store writes to (a worker to one of them, by its id), and every
+        # shard count known to be in use in the namespace: readers read all their shards.
+        self._shards = self._shards_of(config.redis_shards)
+        home = self._shards[0]
+        self.prefix = home.tag
+        self.keys = home.keys
+        self._counts_key = f"{home.tag}:shards"
+        self._counts_in_use = {1, config.redis_shards}
+        self._registered_at = -EVICTION_CHECK_S
+        # Names the script confirmed it stored, per shard, and names to send again.
+        self._names_stored: dict[int, dict[int, str]] = {}
+        self._names_resend: dict[int, dict[int, str]] = {}
         self._script = self._client.register_script(APPLY_SCRIPT)
         self._retire = self._client.register_script(RETIRE_SCRIPT)
         self._eviction_checked = -EVICTION_CHECK_S
@@ -302,12 +334,52 @@ class RedisStore:
         return {"target_nodes": client.get_node_from_key(self.keys["totals"])}
 
     def bucket_key(self, start_s: int, family: int = 0) -> str:
-        """Key of the bucket hash of *family* (0 errors, 1 requests, 2 errors by route)."""
-        return f"{self.prefix}:{_BUCKET_KINDS[family]}:{start_s}"
+        """Key of shard 0's bucket hash of *family* (0 errors, 1 requests, 2 errors by route)."""
+        return self._shards[0].bucket_key(start_s, family)
+
+    @property
+    def shard_tags(self) -> tuple[str, ...]:
+        """The hash tags this store writes to, shard 0 first (``redis_shards`` of them)."""
+        return tuple(shard.tag for shard in self._shards)
+
+    def shard_for(self, worker_id: str) -> str:
+        """The hash tag a worker's batches go to."""
+        return self._shards[shard_of(worker_id, len(self._shards))].tag
+
+    @staticmethod
+    @functools.lru_cache(maxsize=32)
+    def _shards_of_tags(tags: tuple[str, ...]) -> tuple[_Shard, ...]:
+        return tuple(_Shard(tag) for tag in tags)
+
+    def _shards_of(self, count: int) -> tuple[_Shard, ...]:
+        """The shards of a layout of *count* shards in this namespace."""
+        return self._shards_of_tags(shard_tags(self._config.namespace, count))
+
+    def _read_shards(self, counts: Iterable[int]) -> list[_Shard]:
+        """Every shard of the layouts of *counts* shards, each once, shard 0 first."""
+        seen: dict[str, _Shard] = {}
+        for count in sorted(counts):
+            for shard in self._shards_of(count):
+                seen.setdefault(shard.tag, shard)
+        return list(seen.values())
+
+    def _register_count(self) -> None:
+        """Record this layout's shard count under shard 0, so every reader reads its shards.
+
+        Sent before the first batch and every few minutes (a clear deletes it); one SADD.
+        """
+        count = len(self._shards)
+        mono = time.monotonic()
+        if count == 1 or mono - self._registered_at < EVICTION_CHECK_S:
+            return
+        with _store_errors():
+            self._client.sadd(self._counts_key, count)
+        self._registered_at = mono
 
     # ------------------------------------------------------------------ writes
     def apply(self, batch: Batch) -> bool:
-        """Apply *batch* with one script call; False if it was applied before (a retry).
+        """Apply *batch* with one script call on its worker's shard; False if it was applied
+        before (a retry).
 
         Raises :class:`BatchRejected` when the batch is a retry older than the forget window
         whose earlier outcome is unknown (applying it could count it twice), and
@@ -316,19 +388,20 @@ class RedisStore:
         cfg = self._config
         width = cfg.bucket_width_s
         now_ms = int(self.now() * 1000)
+        index = shard_of(batch.worker_id, len(self._shards))
+        shard = self._shards[index]
         bucket_index: dict[tuple[int, int], int] = {}
         count_args: list[str | int] = []
         counted = 0
 
         def count(family: int, bucket: int, field: str, fold: str, delta: int) -> None:
             nonlocal counted
+            if delta <= 0:
+                return
             index = 0
-            expire_at = 0
-            if bucket:
-                expire_at = bucket + width + cfg.retention_s
-                if expire_at * 1000 > now_ms:
-                    index = bucket_index.setdefault((family, bucket), len(bucket_index) + 1)
-            count_args.extend((family, index, field, fold, delta, expire_at))
+            if bucket and (bucket + width + cfg.retention_s) * 1000 > now_ms:
+                index = bucket_index.setdefault((family, bucket), len(bucket_index) + 1)
+            count_args.extend((family, index, field, fold, delta))
             counted += 1
 
         for (bucket, code, status), delta in batch.counts.items():
@@ -341,8 +414,8 @@ class RedisStore:
             error = cast("RouteErrorKey", tuple(route_error))
             fold = encode_route_error_field(*folded_route_error(error))
             count(2, bucket, encode_route_error_field(*error), fold, delta)
-        keys = self._fixed_keys + [self.bucket_key(b, family) for family, b in bucket_index]
-        args: list[str | int] = [
+        keys = shard.fixed + [shard.bucket_key(b, family) for family, b in bucket_index]
+        args: list[str | int | bytes] = [
             SCHEMA_VERSION,
             OVERFLOW_FIELD,
             batch.worker_id,
@@ -363,15 +436,23 @@ class RedisStore:
             batch.route_folded,
             counted,
             *count_args,
-            len(batch.names),
+            len(bucket_index),
+            *(b + width + cfg.retention_s for _family, b in bucket_index),
         ]
-        for code, name in batch.names.items():
+        names = self._names_to_send(index, batch.names)
+        args.append(len(names))
+        for code, name in names.items():
             args += (code, name)
         args.append(len(batch.exemplars))
         for error, exemplar in batch.exemplars.items():
             args += (encode_route_error_field(*error), exemplar)
-        args.extend(batch.events[-cfg.max_events :])
+        events = batch.events[-cfg.max_events :]
+        args.append(-(-len(events) // EVENTS_PER_ENTRY))
+        for at in range(0, len(events), EVENTS_PER_ENTRY):
+            chunk = events[at : at + EVENTS_PER_ENTRY]
+            args += (len(chunk), pack_events(chunk))
         self._check_eviction()
+        self._register_count()
         sent = self._clock()
         with _store_errors():
             if cfg.redis_min_replicas:
@@ -388,9 +469,34 @@ class RedisStore:
                 f"forget window ({cfg.forget_s} s) whose first attempt may have been applied; "
                 "its seq is forgotten, so it is refused rather than risk counting it twice",
             )
+        if status == 1:
+            self._names_confirmed(index, names, reply)
         return status == 1
 
-    def _apply_replicated(self, keys: list[str], args: list[str | int]) -> Any:
+    def _names_to_send(self, index: int, names: Mapping[int, str]) -> dict[int, str]:
+        """The batch's names the script has not confirmed storing, and names to send again."""
+        stored = self._names_stored.get(index, {})
+        out = {code: name for code, name in names.items() if stored.get(code) != name}
+        for code, name in self._names_resend.get(index, {}).items():
+            out.setdefault(code, name)
+        return out
+
+    def _names_confirmed(self, index: int, sent: Mapping[int, str], reply: Any) -> None:
+        """Note the names the script stored, and the codes whose stored name is missing."""
+        stored = self._names_stored.setdefault(index, {})
+        resend = self._names_resend.setdefault(index, {})
+        kept = int(reply[2])
+        for raw in reply[3 : 3 + kept]:
+            code = int(raw)
+            stored[code] = sent[code]
+            resend.pop(code, None)
+        for raw in reply[3 + kept :]:
+            code = int(raw)
+            name = stored.pop(code, None) or sent.get(code)
+            if name is not None:
+                resend[code] = name
+
+    def _apply_replicated(self, keys: list[str], args: list[str | int | bytes]) -> Any:
         """The script, ``INFO replication`` and ``WAIT`` on one connection, as WAIT requires.
 
         The batch counts as confirmed when ``redis_min_replicas`` replicas acknowledged it.
@@ -475,31 +581,22 @@ class RedisStore:
     def read(self, window_s: int = 0, *, routes: bool = False) -> FleetView:
         """Read the fleet state in one pipeline; cost grows with series and live workers.
 
-        The window's buckets of the route series are read only with *routes*.
+        The window's buckets of the route series are read only with *routes*. With shards,
+        every shard of every shard count in use is read (one pipeline per node on a Cluster)
+        and merged: counts add up, the series caps and names apply fleet-wide.
         """
         cfg = self._config
         if self._offset is None:
             self.sync_clock()
         self._check_eviction()
         now = self.now()
-        width = cfg.bucket_width_s
-        starts = window_starts(now, window_s, width)
-        live_from = int((now - cfg.live_window_s) * 1000)
+        starts = window_starts(now, window_s, cfg.bucket_width_s)
+        shards = self._read_shards(self._counts_in_use)
         pipe = self._reader.pipeline(transaction=False)
         if not self._cluster:
             pipe.time()
-        pipe.hgetall(self.keys["totals"])
-        pipe.hgetall(self.keys["names"])
-        pipe.hgetall(self.keys["meta"])
-        pipe.zrangebyscore(self.keys["workers"], live_from, "+inf", withscores=True)
-        pipe.hgetall(self.keys["buffered"])
-        pipe.hgetall(self.keys["requests"])
-        pipe.hgetall(self.keys["route_errors"])
-        pipe.hgetall(self.keys["exemplars"])
-        kinds = len(_BUCKET_KINDS) if routes else 1
-        for start in starts:
-            for family in range(kinds):
-                pipe.hgetall(self.bucket_key(start, family))
+        pipe.smembers(self._counts_key)
+        sizes = [self._queue_read(pipe, s, starts, routes, since=len(shards) > 1) for s in shards]
         sent = self._clock()
         with _store_errors():
             results = pipe.execute()
@@ -508,9 +605,76 @@ class RedisStore:
             seconds, micros = results.pop(0)
             if not self._replica_reads:  # a replica's clock is not the script's
                 self._sample(sent, received, seconds * 1000 + micros / 1000)
+        counts = _counts(results.pop(0))
+        if not counts <= self._counts_in_use:
+            # A shard count this worker did not know of is in use: read its shards too.
+            self._counts_in_use |= counts
+            more = [s for s in self._read_shards(self._counts_in_use) if s not in shards]
+            if more:
+                pipe = self._reader.pipeline(transaction=False)
+                sizes += [self._queue_read(pipe, s, starts, routes, since=True) for s in more]
+                with _store_errors():
+                    results += pipe.execute()
+                shards += more
+        bad = _Malformed()
+        parsed = []
+        at = 0
+        for size in sizes:
+            parsed.append(self._parse_read(results[at : at + size], now, starts, routes, bad))
+            at += size
+        if len(parsed) == 1:
+            view = parsed[0][0]
+        else:
+            since: dict[tuple[int, Any], int] = {}
+            for _view, _live, shard_since in parsed:
+                for key, ms in shard_since.items():
+                    since[key] = min(ms, since.get(key, ms))
+            view = merge_views(
+                [v for v, _live, _since in parsed],
+                [live for _v, live, _since in parsed],
+                since,
+                max_series=cfg.max_series,
+                max_route_series=cfg.max_route_series,
+            )
+        view.malformed = bad.found
+        if bad.found:
+            self._note_malformed(bad.found)
+        return view
+
+    def _queue_read(
+        self, pipe: Any, shard: _Shard, starts: range, routes: bool, *, since: bool
+    ) -> int:
+        """Queue one shard's reads (``_parse_read`` takes their replies in this order).
+
+        Returns how many commands were queued.
+        """
+        live_from = int((self.now() - self._config.live_window_s) * 1000)
+        keys = shard.keys
+        pipe.hgetall(keys["totals"])
+        pipe.hgetall(keys["names"])
+        pipe.hgetall(keys["meta"])
+        pipe.zrangebyscore(keys["workers"], live_from, "+inf", withscores=True)
+        pipe.hgetall(keys["buffered"])
+        pipe.hgetall(keys["requests"])
+        pipe.hgetall(keys["route_errors"])
+        pipe.hgetall(keys["exemplars"])
+        if since:
+            pipe.hgetall(keys["since"])
+        kinds = len(_BUCKET_KINDS) if routes else 1
+        for start in starts:
+            for family in range(kinds):
+                pipe.hgetall(shard.bucket_key(start, family))
+        return 8 + since + len(starts) * kinds
+
+    def _parse_read(
+        self, results: list[Any], now: float, starts: range, routes: bool, bad: _Malformed
+    ) -> tuple[FleetView, set[str], dict[tuple[int, Any], int]]:
+        """One shard's view, its live worker ids and the first-counted times of its series."""
         totals_raw, names_raw, meta_raw, live, buffered_raw = results[:5]
         requests_raw, route_errors_raw, exemplars_raw = results[5:8]
-        windows = results[8:]
+        kinds = len(_BUCKET_KINDS) if routes else 1
+        windows = results[-len(starts) * kinds :] if starts else []
+        since = since_of(results[8]) if len(results) > 8 + len(windows) else {}
 
         def route_window(
             family: int, decode: Callable[[str | bytes], K]
@@ -521,7 +685,6 @@ class RedisStore:
             found = zip(starts, windows[family::kinds], strict=True)
             return {start: cells for start, raw in found if (cells := bad.routes(raw, decode))}
 
-        bad = _Malformed()
         meta = {_text(k): _text(v) for k, v in meta_raw.items()}
         created_ms = bad.number(meta.get("created_ms"), None)
         live_ids = {_text(w) for w, _score in live}
@@ -552,10 +715,7 @@ class RedisStore:
             exemplars=bad.exemplars(exemplars_raw),
             route_folded=bad.count(meta.get("route_folded")),
         )
-        view.malformed = bad.found
-        if bad.found:
-            self._note_malformed(bad.found)
-        return view
+        return view, live_ids, since
 
     def _note_malformed(self, found: int) -> None:
         if not self._malformed_logged:
@@ -570,22 +730,57 @@ class RedisStore:
     def recent_events(self, limit: int, error_code: int | None = None) -> list[WireEvent]:
         """Return up to *limit* newest events, newest first (filtering reads a bounded window).
 
-        Never more than ``max_events``: the stream may hold a few more (``MAXLEN ~`` trims in
-        whole nodes), but what readers see is the same bound as in the memory store. Entries
-        that cannot be parsed are skipped.
+        Never more than ``max_events`` per shard: the stream may hold a few more (it is cut in
+        whole entries), but what readers see is the same bound as in the memory store. Entries
+        that cannot be parsed are skipped. With shards, each shard's newest are merged by time.
         """
         if limit <= 0:
             return []
         scan = limit if error_code is None else max(limit, FILTER_SCAN)
-        count = min(self._config.max_events, scan)
-        with _store_errors():
-            entries: Any = self._reader.xrevrange(self.keys["events"], "+", "-", count=count)
-        texts = (fields.get(b"e") or fields.get("e") for _id, fields in entries or ())
+        want = min(self._config.max_events, scan)
+        shards = self._read_shards(self._counts_in_use)
+        found: list[list[WireEvent]] = []
         skipped: list[int] = []
-        events = select_events((t for t in texts if t is not None), limit, error_code, skipped)
+        for texts in self._event_texts(shards, want):
+            found.append(select_events(texts, limit, error_code, skipped))
         if skipped:
             self._note_malformed(len(skipped))
-        return events
+        return found[0] if len(found) == 1 else merge_events(found, limit)
+
+    def _event_texts(self, shards: list[_Shard], want: int) -> list[list[str | bytes]]:
+        """The newest *want* stored events of each shard, newest first (one pipeline a round).
+
+        An entry holds up to ``EVENTS_PER_ENTRY`` events (older releases wrote one per entry):
+        the first round asks for as many entries as *want* needs when they are full, later
+        rounds for what the entries seen so far suggest.
+        """
+        out: list[list[str | bytes]] = [[] for _ in shards]
+        cursor = ["+"] * len(shards)
+        entries = [0] * len(shards)
+        ask = [1 + want // EVENTS_PER_ENTRY] * len(shards)
+        active = list(range(len(shards)))
+        while active:
+            pipe = self._reader.pipeline(transaction=False)
+            for i in active:
+                pipe.xrevrange(shards[i].keys["events"], cursor[i], "-", count=ask[i])
+            with _store_errors():
+                replies = pipe.execute()
+            still = []
+            for i, page in zip(active, replies, strict=True):
+                for entry_id, fields in page or ():
+                    events = _unpack(fields)
+                    if events is None:
+                        self._note_malformed(1)
+                    else:
+                        out[i].extend(events)
+                    cursor[i] = "(" + _text(entry_id)
+                entries[i] += len(page or ())
+                if len(page or ()) == ask[i] and len(out[i]) < want:
+                    per_entry = max(1.0, len(out[i]) / max(1, entries[i]))
+                    ask[i] = 1 + int((want - len(out[i])) / per_entry)
+                    still.append(i)
+            active = still
+        return [texts[:want] for texts in out]
 
     def retire(self, worker_id: str) -> None:
         """Take a worker that shut down cleanly out of the live workers at once.
@@ -595,25 +790,77 @@ class RedisStore:
         retry stays idempotent till then).
         """
         live_ms = int(self._config.live_window_s * 1000)
+        shard = self._shards[shard_of(worker_id, len(self._shards))]
         with _store_errors():
-            self._retire(keys=[self.keys["workers"]], args=[live_ms, worker_id])
+            self._retire(keys=[shard.keys["workers"]], args=[live_ms, worker_id])
 
     def clear(self) -> None:
-        """Delete every key of this namespace (and only those)."""
+        """Delete every key of this namespace (and only those), in every shard in use."""
         client = self._client
         with _store_errors():
-            keys = list(self.keys.values())
-            for kind in _BUCKET_KINDS:
-                buckets = client.scan_iter(match=f"{self.prefix}:{kind}:*", count=1000)
-                keys += [_text(k) for k in buckets]
+            counts = self._counts_in_use | _counts(client.smembers(self._counts_key))
+            keys = [self._counts_key]
+            for shard in self._read_shards(counts):
+                keys += shard.keys.values()
+                for kind in _BUCKET_KINDS:
+                    buckets = client.scan_iter(match=f"{shard.tag}:{kind}:*", count=1000)
+                    keys += [_text(k) for k in buckets]
             for key in keys:
                 client.delete(key)
+        self._names_stored.clear()
+        self._names_resend.clear()
+        self._registered_at = -EVICTION_CHECK_S
 
     def close(self) -> None:
         """Close the clients' connections."""
         self._client.close()
         if self._reader is not self._client:
             self._reader.close()
+
+
+def _counts(raw: Any) -> set[int]:
+    """The shard counts in use, from the SMEMBERS of ``{namespace}:shards`` (bad ones skipped)."""
+    out = {1}
+    for member in raw or ():
+        try:
+            count = int(member)
+        except ValueError:
+            continue
+        if 1 <= count <= 64:
+            out.add(count)
+    return out
+
+
+def pack_events(events: Sequence[str]) -> bytes:
+    """One stream entry's events: one per line, oldest first, zlib-compressed (field ``z``).
+
+    Compact JSON holds no raw newline (outside strings it would be a space). Similar events
+    compress about tenfold, and a script's arguments cost Redis CPU by the byte.
+    """
+    text = "\n".join(e.replace("\n", " ") if "\n" in e else e for e in events)
+    return zlib.compress(text.encode("utf-8", "replace"), 1)
+
+
+#: The most one stream entry may unpack to (a damaged or foreign entry is cut there).
+_MAX_ENTRY_BYTES = 64 * 1024 * 1024
+
+
+def _unpack(fields: Mapping[Any, Any]) -> list[str | bytes] | None:
+    """The events of one stream entry, newest first: field ``z`` (packed) or ``e`` (one).
+
+    None when a packed entry cannot be unpacked.
+    """
+    packed = fields.get(b"z")
+    if packed is not None:
+        try:
+            text = zlib.decompressobj().decompress(packed, _MAX_ENTRY_BYTES)
+        except zlib.error:
+            return None
+        lines: list[str | bytes] = list(text.split(b"\n"))
+        lines.reverse()
+        return lines
+    single = fields.get(b"e") or fields.get("e")
+    return [single] if single is not None else []
 
 
 def _replication(info: Any) -> tuple[int, str | None]:
