@@ -609,7 +609,8 @@ class RedisStore:
         if not counts <= self._counts_in_use:
             # A shard count this worker did not know of is in use: read its shards too.
             self._counts_in_use |= counts
-            more = [s for s in self._read_shards(self._counts_in_use) if s not in shards]
+            read = {s.tag for s in shards}
+            more = [s for s in self._read_shards(self._counts_in_use) if s.tag not in read]
             if more:
                 pipe = self._reader.pipeline(transaction=False)
                 sizes += [self._queue_read(pipe, s, starts, routes, since=True) for s in more]
