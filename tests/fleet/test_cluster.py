@@ -55,3 +55,25 @@ def test_store_works_unchanged_on_a_cluster(cluster: list[RedisServer]) -> None:
         cleaner = RedisStore(config)
         cleaner.clear()
         cleaner.close()
+
+
+def test_a_sharded_store_watches_the_eviction_policy_of_every_primary(
+    cluster: list[RedisServer],
+) -> None:
+    config = MetricsConfig.testing(
+        redis_url=f"redis+cluster://127.0.0.1:{cluster[0].port}", redis_shards=6
+    )
+    store = RedisStore(config)
+    home = store.client.get_node_from_key(store.keys["totals"])  # type: ignore[union-attr]
+    other = next(s for s in cluster if s.port != home.port)
+    node = redis.Redis(port=other.port)
+    node.config_set("maxmemory-policy", "allkeys-lru")
+    try:
+        bucket = int(time.time()) - int(time.time()) % 60
+        assert store.apply(Batch("w-1", 1, {(bucket, 301, 404): 1}, {301: "E301"}, []))
+        assert store.eviction_policy == "allkeys-lru"  # not on the namespace's own node
+    finally:
+        node.config_set("maxmemory-policy", "noeviction")
+        node.close()
+        store.clear()
+        store.close()

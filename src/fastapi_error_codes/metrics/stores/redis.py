@@ -333,6 +333,14 @@ class RedisStore:
         client: Any = self._client
         return {"target_nodes": client.get_node_from_key(self.keys["totals"])}
 
+    def _all_primaries(self) -> dict[str, Any]:
+        """On a Cluster, the keyword that sends a keyless command to every primary."""
+        if not self._cluster:
+            return {}
+        from redis.cluster import RedisCluster
+
+        return {"target_nodes": RedisCluster.PRIMARIES}
+
     def bucket_key(self, start_s: int, family: int = 0) -> str:
         """Key of shard 0's bucket hash of *family* (0 errors, 1 requests, 2 errors by route)."""
         return self._shards[0].bucket_key(start_s, family)
@@ -543,8 +551,10 @@ class RedisStore:
         if mono - self._eviction_checked < EVICTION_CHECK_S:
             return
         self._eviction_checked = mono
+        # every primary of a sharded Cluster: the shards live on several
+        where = self._namespace_node() if len(self._shards) == 1 else self._all_primaries()
         try:
-            info: Any = self._client.info("memory", **self._namespace_node())
+            info: Any = self._client.info("memory", **where)
         except Exception:  # best effort; the batch itself reports an outage
             return
         policies = {str(v.get("maxmemory_policy")) for v in info.values() if isinstance(v, dict)}
