@@ -9,6 +9,7 @@ over hash tags while every read merges the shards with the caps applied fleet-wi
 from __future__ import annotations
 
 import json
+import socket
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -65,11 +66,13 @@ def open_store(redis_url: str) -> Iterator[Callable[..., RedisStore]]:
 
 
 def _workers(count: int, shards: int, want: int) -> list[str]:
-    """*count* worker ids of shard *want* (of *shards*)."""
+    """*count* worker ids of shard *want* (of *shards*), as the library makes them."""
     out: list[str] = []
+    pid = 1000
     while len(out) < count:
-        worker = f"{len(out)}-{uuid.uuid4().hex[:12]}"
-        if shard_of(worker, shards) == want:
+        pid += 1
+        worker = f"{pid}-{uuid.uuid4().hex[:12]}"
+        if shard_of(worker, shards, socket.gethostname()) == want:
             out.append(worker)
     return out
 
@@ -187,6 +190,18 @@ def test_shard_tags_spread_over_the_slot_range(count: int) -> None:
     shares = sorted(int(key_slot(t.encode()) // (SLOTS / count)) for t in tags)
     assert shares == list(range(count))  # one tag in each share of the slots
     assert all(t.startswith("{fastapi_errors#") for t in tags[1:])
+
+
+def test_workers_of_one_host_take_consecutive_shards(
+    open_store: Callable[..., RedisStore],
+) -> None:
+    store = open_store(redis_shards=6)
+    tags = [store.shard_for(f"{pid}-{uuid.uuid4().hex[:12]}") for pid in range(300, 312)]
+    assert sorted(tags[:6]) == sorted(store.shard_tags)  # six workers, six shards
+    assert tags[:6] == tags[6:]  # the same turn again, whatever the random part
+    assert store.shard_for("no-process-id") == store.shard_for("no-process-id")
+    ns = store._config.namespace
+    assert open_store(ns, redis_shards=1).shard_for("301-x") == "{" + ns + "}"
 
 
 def test_redis_shards_is_checked_at_configuration_time() -> None:

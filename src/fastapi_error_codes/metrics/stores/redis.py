@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import socket
 import time
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -270,6 +271,7 @@ class RedisStore:
         self.keys = home.keys
         self._counts_key = f"{home.tag}:shards"
         self._counts_in_use = {1, config.redis_shards}
+        self._host = socket.gethostname()
         self._registered_at = -EVICTION_CHECK_S
         # Names the script confirmed it stored, per shard, and names to send again.
         self._names_stored: dict[int, dict[int, str]] = {}
@@ -352,7 +354,11 @@ class RedisStore:
 
     def shard_for(self, worker_id: str) -> str:
         """The hash tag a worker's batches go to."""
-        return self._shards[shard_of(worker_id, len(self._shards))].tag
+        return self._shards[self._home(worker_id)].tag
+
+    def _home(self, worker_id: str) -> int:
+        """The index of the shard a worker writes to (:func:`.shards.shard_of`)."""
+        return shard_of(worker_id, len(self._shards), self._host)
 
     @staticmethod
     @functools.lru_cache(maxsize=32)
@@ -396,7 +402,7 @@ class RedisStore:
         cfg = self._config
         width = cfg.bucket_width_s
         now_ms = int(self.now() * 1000)
-        index = shard_of(batch.worker_id, len(self._shards))
+        index = self._home(batch.worker_id)
         shard = self._shards[index]
         bucket_index: dict[tuple[int, int], int] = {}
         count_args: list[str | int] = []
@@ -801,7 +807,7 @@ class RedisStore:
         retry stays idempotent till then).
         """
         live_ms = int(self._config.live_window_s * 1000)
-        shard = self._shards[shard_of(worker_id, len(self._shards))]
+        shard = self._shards[self._home(worker_id)]
         with _store_errors():
             self._retire(keys=[shard.keys["workers"]], args=[live_ms, worker_id])
 

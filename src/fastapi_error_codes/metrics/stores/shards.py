@@ -11,7 +11,7 @@ stored. The other tags are ``{namespace#j}``, with ``j`` the smallest number who
 slot falls in the middle of the shard's share of the 16384 slots: on a Cluster whose primaries
 own equal ranges of slots (what ``redis-cli --cluster create`` makes) N shards spread evenly
 over up to N primaries. ``#`` is never part of a namespace, so no namespace's tag is another's
-shard.
+shard. Which shard a worker writes to: :func:`shard_of`.
 """
 
 from __future__ import annotations
@@ -71,10 +71,21 @@ def shard_tags(namespace: str, count: int) -> tuple[str, ...]:
     return tuple(tags)
 
 
-def shard_of(worker_id: str, count: int) -> int:
-    """The shard a worker writes to: a stable hash of its id (0 when there is one shard)."""
+def shard_of(worker_id: str, count: int, host: str = "") -> int:
+    """The shard a worker writes to, from its id alone (0 when there is one shard).
+
+    A worker id of this library starts with the worker's process id (``<pid>-<random>``):
+    the shard is then the process id plus a hash of the host's name, modulo *count*, so the
+    workers of one host (consecutive process ids, as gunicorn forks them) take consecutive
+    shards, and hosts start at different ones. An id without a process id (the first part of
+    it that is all digits) is hashed. The same worker always gets the same shard, so its
+    retries meet its seq.
+    """
     if count <= 1:
         return 0
+    for part in worker_id.split("-"):
+        if part.isascii() and part.isdigit():
+            return (int(part) + zlib.crc32(host.encode("utf-8", "replace"))) % count
     return zlib.crc32(worker_id.encode("utf-8", "replace")) % count
 
 
