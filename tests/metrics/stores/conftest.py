@@ -73,3 +73,13 @@ def make_store(
     if kind in ("redis", "redis-shards"):
         request.getfixturevalue("redis_url")  # skip in setup, not half-way through the test
     return functools.partial(open_store, kind)
+
+
+@pytest.fixture
+def client(redis_url: str) -> Iterator[Any]:
+    """A plain redis-py client on the local Redis (skips, or fails in CI, without it)."""
+    import redis
+
+    c = redis.Redis.from_url(redis_url)
+    yield c
+    c.close()

@@ -28,13 +28,6 @@ pytestmark = pytest.mark.redis
 
 
 @pytest.fixture
-def client(redis_url: str) -> Iterator[redis.Redis]:
-    c = redis.Redis.from_url(redis_url)
-    yield c
-    c.close()
-
-
-@pytest.fixture
 def make_redis_store(
     make_config: Callable[..., MetricsConfig],
 ) -> Iterator[Callable[..., RedisStore]]:

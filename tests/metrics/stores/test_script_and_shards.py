@@ -39,13 +39,6 @@ def _event(code: int, t: float, text: str = "x") -> str:
 
 
 @pytest.fixture
-def client(redis_url: str) -> Iterator[redis.Redis]:
-    c = redis.Redis.from_url(redis_url)
-    yield c
-    c.close()
-
-
-@pytest.fixture
 def open_store(redis_url: str) -> Iterator[Callable[..., RedisStore]]:
     """``open_store(namespace=None, **overrides)``: stores on the local Redis, cleaned up."""
     made: list[RedisStore] = []
@@ -284,3 +277,104 @@ def test_counts_survive_raising_and_lowering_the_shard_count(
     for shards in (1, 2, 3, 6):
         reader = open_store(ns, redis_shards=shards)
         assert reader.read().totals == want, shards
+
+
+# ---------------------------------------------------------------- what a review found
+
+
+def test_series_stored_before_shards_stay_the_oldest(
+    open_store: Callable[..., RedisStore], client: redis.Redis
+) -> None:
+    # two series an earlier release stored (no first-counted time), then shards are raised
+    first = open_store(max_series=3)
+    ns = first._config.namespace
+    client.hset(first.keys["totals"], mapping={"1:400": 10, "2:400": 10})
+    sharded = open_store(ns, redis_shards=3, max_series=3)
+    w0, w1 = _workers(1, 3, 0)[0], _workers(1, 3, 1)[0]
+    assert sharded.apply(Batch(w0, 1, {(_bucket(), 3, 400): 1}, {3: "E3"}, []))
+    assert sharded.apply(Batch(w1, 1, {(_bucket(), 4, 400): 1}, {4: "E4"}, []))
+    before = sharded.read().totals
+    assert before == {(1, 400): 10, (2, 400): 10, (3, 400): 1, OVERFLOW: 1}
+    # series 1 counted on a second shard now: it is still one of the oldest
+    assert sharded.apply(Batch(w1, 2, {(_bucket(), 1, 400): 1}, {1: "E1"}, []))
+    assert sharded.read().totals == {**before, (1, 400): 11}
+
+
+def test_a_reader_with_fewer_shards_folds_like_the_others_from_its_first_read(
+    open_store: Callable[..., RedisStore],
+) -> None:
+    writer = open_store(redis_shards=3, max_series=2)
+    ns = writer._config.namespace
+    for seq, (code, shard) in enumerate(((1, 0), (2, 1), (3, 2), (2, 2)), start=1):
+        worker = _workers(1, 3, shard)[0]
+        assert writer.apply(Batch(worker, seq, {(_bucket(), code, 400): code}, {}, []))
+    want = writer.read().totals
+    assert want == {(1, 400): 1, (2, 400): 4, OVERFLOW: 3}
+    reader = open_store(ns, max_series=2)
+    assert reader.read().totals == want  # the first read, with one configured shard
+    assert reader.read().totals == want
+    fresh = open_store(ns, max_series=2)
+    assert [e["c"] for e in fresh.recent_events(5)] == []  # no events, but no error either
+
+
+def test_recent_events_of_a_fresh_reader_with_fewer_shards_come_from_every_shard(
+    open_store: Callable[..., RedisStore],
+) -> None:
+    writer = open_store(redis_shards=3)
+    now = time.time()
+    for shard in range(3):
+        worker = _workers(1, 3, shard)[0]
+        assert writer.apply(Batch(worker, 1, {}, {}, [_event(100 + shard, now + shard)]))
+    reader = open_store(writer._config.namespace)
+    assert [e["c"] for e in reader.recent_events(10)] == [102, 101, 100]
+
+
+def test_names_are_confirmed_only_for_a_while(
+    open_store: Callable[..., RedisStore], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from fastapi_error_codes.metrics.stores import redis as redis_store
+
+    new = open_store()
+    old = open_store(new._config.namespace)  # a worker of the app's previous version
+    assert new.apply(Batch("1-new", 1, {(_bucket(), 7, 400): 1}, {7: "Renamed"}, []))
+    assert old.apply(Batch("2-old", 1, {(_bucket(), 7, 400): 1}, {7: "OldName"}, []))
+    assert new.apply(Batch("1-new", 2, {(_bucket(), 7, 400): 1}, {7: "Renamed"}, []))
+    assert new.read().names == {7: "OldName"}  # confirmed: not sent again yet
+    monkeypatch.setattr(redis_store, "NAMES_RESEND_S", 0.0)
+    assert new.apply(Batch("1-new", 3, {(_bucket(), 7, 400): 1}, {7: "Renamed"}, []))
+    assert new.read().names == {7: "Renamed"}  # after NAMES_RESEND_S every name is sent again
+
+
+def test_a_worker_silent_for_the_forget_window_keeps_its_seq_and_heartbeat(
+    open_store: Callable[..., RedisStore], client: redis.Redis
+) -> None:
+    store = open_store()
+    batch = Batch("1-w", 1, {(_bucket(), 7, 400): 1}, {7: "E7"}, [])
+    assert store.apply(batch)
+    client.zadd(store.keys["workers"], {"1-w": 0})  # last seen long before the forget window
+    assert store.apply(Batch("1-w", 2, {(_bucket(), 7, 400): 1}, {7: "E7"}, []))
+    assert client.zscore(store.keys["workers"], "1-w") not in (None, 0)
+    assert client.hget(store.keys["seq"], "1-w") == b"2"
+    assert store.read().workers == 1
+    assert not store.apply(Batch("1-w", 2, {(_bucket(), 7, 400): 1}, {7: "E7"}, []))
+    assert store.read().totals == {(7, 400): 2}
+
+
+def test_a_redis_older_than_6_2_is_refused_before_any_write(
+    redis_url: str, client: redis.Redis
+) -> None:
+    class OldRedis(redis.Redis):
+        def info(self, section: Any = None, *args: Any, **kwargs: Any) -> Any:
+            if section == "server":
+                return {"redis_version": "6.0.16"}
+            return super().info(section, *args, **kwargs)
+
+    ns = f"fect-{uuid.uuid4().hex[:12]}"
+    config = MetricsConfig.testing(redis_url=redis_url, namespace=ns)
+    store = RedisStore(config, client=OldRedis.from_url(redis_url))
+    try:
+        with pytest.raises(StoreUnavailable, match=r"Redis 6\.0\.16 is too old.*6\.2"):
+            store.apply(Batch("1-w", 1, {(_bucket(), 7, 400): 1}, {7: "E7"}, []))
+        assert list(client.scan_iter(match="{" + ns + "}:*")) == []
+    finally:
+        store.close()

@@ -108,7 +108,7 @@ local forget_ms = tonumber(ARGV[5])
 local meta = KEYS[6]
 
 -- Workers not seen for the forget window (a bounded number per call) are forgotten, with their
--- seq; a worker among them has no seq any more.
+-- seq; not the worker of this batch, whose heartbeat this is.
 local gone = redis.pcall('ZRANGEBYSCORE', KEYS[4], '-inf', now_ms - forget_ms, 'LIMIT', 0, 100)
 if gone['err'] then return wrong(KEYS[4], redis.call('TYPE', KEYS[4])['ok'], 'zset') end
 local last = redis.pcall('HGET', KEYS[5], worker)
@@ -118,10 +118,11 @@ end
 redis.call('ZADD', KEYS[4], now_ms, worker)
 redis.call('HSET', KEYS[7], worker, ARGV[14])
 for _, w in ipairs(gone) do
-  redis.call('HDEL', KEYS[5], w)
-  redis.call('HDEL', KEYS[7], w)
-  redis.call('ZREM', KEYS[4], w)
-  if w == worker then last = false end
+  if w ~= worker then
+    redis.call('HDEL', KEYS[5], w)
+    redis.call('HDEL', KEYS[7], w)
+    redis.call('ZREM', KEYS[4], w)
+  end
 end
 
 if last then
@@ -133,12 +134,12 @@ elseif ARGV[16] == '1' and tonumber(ARGV[15]) >= forget_ms then
   -- a retry older than that window finds no seq whether it was applied or not.
   redis.call('HINCRBY', meta, 'refused', 1)
   return {-1, now_ms}
-else
-  -- A worker's first batch here (or the first since a clear): the shard's birth, once.
-  redis.call('HSETNX', meta, 'created_ms', now_ms)
-  redis.call('HSETNX', meta, 'schema', ARGV[1])
 end
 redis.call('HSET', KEYS[5], worker, seq)
+-- The shard's birth, once (and again after its meta hash was deleted).
+if redis.call('HSETNX', meta, 'created_ms', now_ms) == 1 then
+  redis.call('HSETNX', meta, 'schema', ARGV[1])
+end
 
 -- Counts. HINCRBY first: a reply equal to the delta means the series is new. A new series past
 -- its family's cap is taken back (it held just the delta) and folded: an error series into the
@@ -252,7 +253,9 @@ if entries > 0 then
   if cut > 0 and cut - trimmed >= math.max(1, math.floor(max_events / 16)) then
     -- the oldest entry that holds one of the newest max_events events stays, and all after it
     local keep = redis.call('ZRANGEBYSCORE', KEYS[12], '(' .. cut, '+inf', 'LIMIT', 0, 1)
-    if keep[1] then redis.call('XTRIM', KEYS[3], 'MINID', keep[1]) end
+    -- pcall: nothing after the first write may fail the script (MINID needs Redis 6.2; the
+    -- store refuses older servers at first use)
+    if keep[1] then redis.pcall('XTRIM', KEYS[3], 'MINID', keep[1]) end
     redis.call('ZREMRANGEBYSCORE', KEYS[12], '-inf', cut)
     redis.call('HSET', meta, 'events_trimmed', cut)
   end

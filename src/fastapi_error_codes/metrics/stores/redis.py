@@ -196,6 +196,14 @@ _BUCKET_KINDS = ("bucket", "requests", "route_errors")
 EVICTION_CHECK_S = 300.0
 
 
+#: How often a sharded store records its shard count again (a clear deletes the record).
+REGISTER_S = 60.0
+#: How long the names a script confirmed storing are not sent again: a name another process
+#: changed or deleted (a clear) is put right within this time.
+NAMES_RESEND_S = 300.0
+#: Redis versions the batch script needs (``XTRIM MINID``, exclusive ranges: 6.2).
+MIN_REDIS_VERSION = (6, 2)
+
 #: A clock sample whose round trip took longer than this (and than twice the best one seen) is
 #: not used: its error can be half the round trip (a WAIT, a slow reply).
 _SAMPLE_RTT_S = 0.05
@@ -214,6 +222,12 @@ class _Shard:
     def bucket_key(self, start_s: int, family: int = 0) -> str:
         """Key of the bucket hash of *family* (0 errors, 1 requests, 2 errors by route)."""
         return f"{self.tag}:{_BUCKET_KINDS[family]}:{start_s}"
+
+
+@functools.lru_cache(maxsize=64)
+def _layout(namespace: str, count: int) -> tuple[_Shard, ...]:
+    """The shards of *namespace* with *count* shards (computed once per process)."""
+    return tuple(_Shard(tag) for tag in shard_tags(namespace, count))
 
 
 class RedisStore:
@@ -276,6 +290,8 @@ class RedisStore:
         # Names the script confirmed it stored, per shard, and names to send again.
         self._names_stored: dict[int, dict[int, str]] = {}
         self._names_resend: dict[int, dict[int, str]] = {}
+        self._names_confirmed_at = time.monotonic()
+        self._version_checked = False
         self._script = self._client.register_script(APPLY_SCRIPT)
         self._retire = self._client.register_script(RETIRE_SCRIPT)
         self._eviction_checked = -EVICTION_CHECK_S
@@ -360,14 +376,9 @@ class RedisStore:
         """The index of the shard a worker writes to (:func:`.shards.shard_of`)."""
         return shard_of(worker_id, len(self._shards), self._host)
 
-    @staticmethod
-    @functools.lru_cache(maxsize=32)
-    def _shards_of_tags(tags: tuple[str, ...]) -> tuple[_Shard, ...]:
-        return tuple(_Shard(tag) for tag in tags)
-
     def _shards_of(self, count: int) -> tuple[_Shard, ...]:
         """The shards of a layout of *count* shards in this namespace."""
-        return self._shards_of_tags(shard_tags(self._config.namespace, count))
+        return _layout(self._config.namespace, count)
 
     def _read_shards(self, counts: Iterable[int]) -> list[_Shard]:
         """Every shard of the layouts of *counts* shards, each once, shard 0 first."""
@@ -377,14 +388,24 @@ class RedisStore:
                 seen.setdefault(shard.tag, shard)
         return list(seen.values())
 
+    def _learn_counts(self, members: Any, shards: list[_Shard]) -> bool:
+        """Take the shard counts in use (SMEMBERS of ``{ns}:shards``); True when *shards*,
+        the shards just read, miss some of theirs."""
+        counts = _counts(members)
+        if counts <= self._counts_in_use:
+            return False
+        self._counts_in_use |= counts
+        read = {s.tag for s in shards}
+        return any(s.tag not in read for s in self._read_shards(self._counts_in_use))
+
     def _register_count(self) -> None:
         """Record this layout's shard count under shard 0, so every reader reads its shards.
 
-        Sent before the first batch and every few minutes (a clear deletes it); one SADD.
+        Sent before the first batch and every ``REGISTER_S`` (a clear deletes it); one SADD.
         """
         count = len(self._shards)
         mono = time.monotonic()
-        if count == 1 or mono - self._registered_at < EVICTION_CHECK_S:
+        if count == 1 or mono - self._registered_at < REGISTER_S:
             return
         with _store_errors():
             self._client.sadd(self._counts_key, count)
@@ -465,6 +486,7 @@ class RedisStore:
         for at in range(0, len(events), EVENTS_PER_ENTRY):
             chunk = events[at : at + EVENTS_PER_ENTRY]
             args += (len(chunk), pack_events(chunk))
+        self._check_version()
         self._check_eviction()
         self._register_count()
         sent = self._clock()
@@ -488,7 +510,14 @@ class RedisStore:
         return status == 1
 
     def _names_to_send(self, index: int, names: Mapping[int, str]) -> dict[int, str]:
-        """The batch's names the script has not confirmed storing, and names to send again."""
+        """The batch's names the script has not confirmed storing, and names to send again.
+
+        Confirmations last ``NAMES_RESEND_S``: then every name is sent (and stored) once more.
+        """
+        mono = time.monotonic()
+        if mono - self._names_confirmed_at >= NAMES_RESEND_S:
+            self._names_confirmed_at = mono
+            self._names_stored.clear()
         stored = self._names_stored.get(index, {})
         out = {code: name for code, name in names.items() if stored.get(code) != name}
         for code, name in self._names_resend.get(index, {}).items():
@@ -550,6 +579,42 @@ class RedisStore:
                 )
             return reply
         raise StoreUnavailable("the batch script could not be loaded")
+
+    def _check_version(self) -> None:
+        """Refuse a Redis older than ``MIN_REDIS_VERSION`` at first use, with a clear message.
+
+        Asked once per store (``INFO server``); a server that does not say is taken as recent.
+        The script would fail half-way on an older one, after the counts were written.
+        """
+        if self._version_checked:
+            return
+        from redis.exceptions import ResponseError
+
+        try:
+            with _store_errors():
+                info: Any = self._client.info("server", **self._namespace_node())
+        except StoreUnavailable as exc:
+            if not isinstance(exc.__cause__, ResponseError):
+                raise
+            info = {}  # INFO refused (renamed, or an emulation without it): taken as recent
+        self._version_checked = True
+        found = info.get("redis_version")
+        if found is None:  # a Cluster answers per node
+            found = next(
+                (v.get("redis_version") for v in info.values() if isinstance(v, dict)), None
+            )
+        try:
+            version = tuple(int(p) for p in str(found).split(".")[:2])
+        except ValueError:
+            return
+        if version < MIN_REDIS_VERSION:
+            self._version_checked = False
+            need = ".".join(map(str, MIN_REDIS_VERSION))
+            raise StoreUnavailable(
+                f"Redis {found} is too old: fastapi-error-codes needs Redis {need} or later "
+                "(XTRIM MINID); the flusher keeps its counts and tries again",
+                maybe_applied=False,
+            )
 
     def _check_eviction(self) -> None:
         """Look at the server's maxmemory-policy (``INFO memory``) every few minutes."""
@@ -621,18 +686,9 @@ class RedisStore:
             seconds, micros = results.pop(0)
             if not self._replica_reads:  # a replica's clock is not the script's
                 self._sample(sent, received, seconds * 1000 + micros / 1000)
-        counts = _counts(results.pop(0))
-        if not counts <= self._counts_in_use:
-            # A shard count this worker did not know of is in use: read its shards too.
-            self._counts_in_use |= counts
-            read = {s.tag for s in shards}
-            more = [s for s in self._read_shards(self._counts_in_use) if s.tag not in read]
-            if more:
-                pipe = self._reader.pipeline(transaction=False)
-                sizes += [self._queue_read(pipe, s, starts, routes, since=True) for s in more]
-                with _store_errors():
-                    results += pipe.execute()
-                shards += more
+        if self._learn_counts(results.pop(0), shards):
+            # a shard count this worker did not know of is in use: read again, all shards
+            return self.read(window_s, routes=routes)
         bad = _Malformed()
         parsed = []
         at = 0
@@ -643,9 +699,18 @@ class RedisStore:
             view = parsed[0][0]
         else:
             since: dict[tuple[int, Any], int] = {}
-            for _view, _live, shard_since in parsed:
-                for key, ms in shard_since.items():
-                    since[key] = min(ms, since.get(key, ms))
+            for shard_view, _live, shard_since in parsed:
+                # a series stored without a first-counted time (by an earlier release) is older
+                # than any with one
+                families: tuple[Mapping[Any, int], ...] = (
+                    shard_view.totals,
+                    shard_view.requests,
+                    shard_view.route_errors,
+                )
+                for family, cells in enumerate(families):
+                    for series in cells:
+                        key = (family, series)
+                        since[key] = min(shard_since.get(key, 0), since.get(key, 1 << 62))
             view = merge_views(
                 [v for v, _live, _since in parsed],
                 [live for _v, live, _since in parsed],
@@ -756,32 +821,43 @@ class RedisStore:
         scan = limit if error_code is None else max(limit, FILTER_SCAN)
         want = min(self._config.max_events, scan)
         shards = self._read_shards(self._counts_in_use)
+        per_shard = self._event_texts(shards, want)
+        if per_shard is None:  # a shard count this worker did not know of is in use
+            shards = self._read_shards(self._counts_in_use)
+            per_shard = self._event_texts(shards, want) or []
         found: list[list[WireEvent]] = []
         skipped: list[int] = []
-        for texts in self._event_texts(shards, want):
+        for texts in per_shard:
             found.append(select_events(texts, limit, error_code, skipped))
         if skipped:
             self._note_malformed(len(skipped))
         return found[0] if len(found) == 1 else merge_events(found, limit)
 
-    def _event_texts(self, shards: list[_Shard], want: int) -> list[list[str | bytes]]:
+    def _event_texts(self, shards: list[_Shard], want: int) -> list[list[str | bytes]] | None:
         """The newest *want* stored events of each shard, newest first (one pipeline a round).
 
         An entry holds up to ``EVENTS_PER_ENTRY`` events (older releases wrote one per entry):
         the first round asks for as many entries as *want* needs when they are full, later
-        rounds for what the entries seen so far suggest.
+        rounds for what the entries seen so far suggest. None when the first round found a
+        shard count in use whose shards are not among *shards*.
         """
         out: list[list[str | bytes]] = [[] for _ in shards]
         cursor = ["+"] * len(shards)
         entries = [0] * len(shards)
         ask = [1 + want // EVENTS_PER_ENTRY] * len(shards)
         active = list(range(len(shards)))
+        first = True
         while active:
             pipe = self._reader.pipeline(transaction=False)
+            if first:
+                pipe.smembers(self._counts_key)
             for i in active:
                 pipe.xrevrange(shards[i].keys["events"], cursor[i], "-", count=ask[i])
             with _store_errors():
                 replies = pipe.execute()
+            if first and self._learn_counts(replies.pop(0), shards):
+                return None
+            first = False
             still = []
             for i, page in zip(active, replies, strict=True):
                 for entry_id, fields in page or ():

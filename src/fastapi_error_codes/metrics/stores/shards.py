@@ -131,15 +131,15 @@ def _cap(
     family: int,
     limit: int,
     since: Mapping[tuple[int, Any], int],
-    own: Callable[[K], bool],
     fold: Callable[[K], K],
 ) -> tuple[set[K], int]:
     """Fold the series past *limit* (the newest first counted) into their fold series.
 
-    Returns the folded series and the count moved. The oldest series stay, so a series that has
-    its own label keeps it: the set that folds only grows as new series come.
+    A fold series (one that *fold* leaves as it is) is no series of its own. Returns the folded
+    series and the count moved. The oldest series stay, so a series that has its own label
+    keeps it: the set that folds only grows as new series come.
     """
-    series = [k for k in totals if own(k)]
+    series = [k for k in totals if fold(k) != k]
     if len(series) <= limit:
         return set(), 0
     series.sort(key=lambda k: (since.get((family, k), 0), cast(Any, k)))
@@ -201,45 +201,29 @@ def merge_views(
             "malformed",
         ):
             setattr(merged, name, getattr(merged, name) + getattr(view, name))
-    _, moved = _cap(
-        totals,
-        buckets,
-        family=0,
-        limit=max_series,
-        since=since,
-        own=lambda k: k != _OVERFLOW,
-        fold=lambda k: _OVERFLOW,
+    #: each family: its totals, its window's buckets, what its series fold into, its cap
+    families: tuple[tuple[Any, Any, Callable[[Any], Any], int], ...] = (
+        (totals, buckets, lambda _key: _OVERFLOW, max_series),
+        (requests, request_buckets, folded_request, max_route_series),
+        (route_errors, route_error_buckets, folded_route_error, max_route_series),
     )
-    merged.series_folded += moved
+    folded: list[set[Any]] = []
+    for family, (cells, windows, fold, limit) in enumerate(families):
+        gone, moved = _cap(cells, windows, family=family, limit=limit, since=since, fold=fold)
+        folded.append(gone)
+        if family:
+            merged.route_folded += moved
+        else:
+            merged.series_folded += moved
     kept_codes = {code for code, _status in totals}
     merged.names = {code: name for code, name in names.items() if code in kept_codes}
-    _, moved = _cap(
-        requests,
-        request_buckets,
-        family=1,
-        limit=max_route_series,
-        since=since,
-        own=lambda k: folded_request(k) != k,
-        fold=folded_request,
-    )
-    merged.route_folded += moved
-    folded_errors, moved = _cap(
-        route_errors,
-        route_error_buckets,
-        family=2,
-        limit=max_route_series,
-        since=since,
-        own=lambda k: folded_route_error(k) != k,
-        fold=folded_route_error,
-    )
-    merged.route_folded += moved
     merged.totals = totals
-    merged.buckets = {start: cells for start, cells in buckets.items() if cells}
+    merged.buckets = {start: found for start, found in buckets.items() if found}
     merged.requests = requests
     merged.request_buckets = request_buckets
     merged.route_errors = route_errors
     merged.route_error_buckets = route_error_buckets
-    merged.exemplars = {k: v for k, v in exemplars.items() if k not in folded_errors}
+    merged.exemplars = {k: v for k, v in exemplars.items() if k not in folded[2]}
     merged.workers = len(set().union(*live)) if live else 0
     ages = [v.oldest_flush_age_s for v in views if v.oldest_flush_age_s is not None]
     merged.oldest_flush_age_s = max(ages) if ages else None
