@@ -75,7 +75,9 @@ local entries = tonumber(ARGV[entries_at])
 
 -- Refuse a batch before writing anything if a key it writes holds the wrong type: Redis does
 -- not roll back a script that fails half-way, and a half-applied batch would be marked
--- applied. The seq hash and the workers zset are checked by the reads below, which come first.
+-- applied. The seq hash and the workers zset are checked by the reads below, which come first;
+-- names only when this batch stores some, and the since hash not at all: both are advisory,
+-- their other reads and writes are pcalls that cannot fail the script.
 local function wrong(key, found, expected)
   return redis.error_reply('WRONGTYPE fastapi_error_codes: key ' .. key .. ' holds a '
     .. found .. ', expected a ' .. expected .. '; delete or rename it')
@@ -83,10 +85,10 @@ end
 local check = {6, 7}
 local families = {}
 for k = 0, n - 1 do families[ARGV[20 + k * 5]] = true end
-if families['0'] then check[#check + 1] = 1; check[#check + 1] = 2 end
+if families['0'] then check[#check + 1] = 1 end
+if names > 0 then check[#check + 1] = 2 end
 if families['1'] then check[#check + 1] = 8 end
 if families['2'] then check[#check + 1] = 9 end
-if n > 0 then check[#check + 1] = 11 end
 if exemplars > 0 then check[#check + 1] = 10 end
 if entries > 0 then check[#check + 1] = 3; check[#check + 1] = 12 end
 for k = 13, #KEYS do check[#check + 1] = k end
@@ -182,7 +184,7 @@ for _ = 1, n do
     else
       series[fam] = series[fam] + 1
       if fam > 1 then route_count_changed[fam] = true end
-      redis.call('HSET', KEYS[11], (fam - 1) .. '|' .. f, now_us)
+      redis.pcall('HSET', KEYS[11], (fam - 1) .. '|' .. f, now_us)
       if fam == 1 then new_codes[string.match(f, '^[^:]*')] = true end
     end
   end
@@ -220,7 +222,7 @@ reply[3] = #reply - 3
 -- A new series of a code whose name this batch did not carry: is a name stored (a clear, or
 -- a reset store, deletes names the worker thinks are stored)?
 for code in pairs(new_codes) do
-  if redis.call('HEXISTS', KEYS[2], code) == 0 then reply[#reply + 1] = code end
+  if redis.pcall('HEXISTS', KEYS[2], code) == 0 then reply[#reply + 1] = code end
 end
 
 -- Exemplars only of error-by-route series of their own: bounded like them.
@@ -236,28 +238,27 @@ end
 -- events (whole entries, so a few more may stay) once the cut has moved by max_events / 16.
 i = entries_at + 1
 if entries > 0 then
-  local added = 0
-  local cum = tonumber(redis.call('HGET', meta, 'events_added') or '0')
+  local known = redis.call('HMGET', meta, 'events_added', 'events_trimmed')
+  local cum = tonumber(known[1] or '0')
+  local trimmed = tonumber(known[2] or '0')
   for _ = 1, entries do
-    local count = tonumber(ARGV[i])
     local id = redis.call('XADD', KEYS[3], '*', 'z', ARGV[i + 1])
-    cum = cum + count
-    added = added + count
+    cum = cum + tonumber(ARGV[i])
     redis.call('ZADD', KEYS[12], cum, id)
     i = i + 2
   end
-  redis.call('HINCRBY', meta, 'events_added', added)
   local max_events = tonumber(ARGV[7])
   local cut = cum - max_events
-  local trimmed = tonumber(redis.call('HGET', meta, 'events_trimmed') or '0')
-  if cut > 0 and cut - trimmed >= math.max(1, math.floor(max_events / 16)) then
+  if cut <= 0 or cut - trimmed < math.max(1, math.floor(max_events / 16)) then
+    redis.call('HSET', meta, 'events_added', cum)
+  else
     -- the oldest entry that holds one of the newest max_events events stays, and all after it
     local keep = redis.call('ZRANGEBYSCORE', KEYS[12], '(' .. cut, '+inf', 'LIMIT', 0, 1)
     -- pcall: nothing after the first write may fail the script (MINID needs Redis 6.2; the
     -- store refuses older servers at first use)
     if keep[1] then redis.pcall('XTRIM', KEYS[3], 'MINID', keep[1]) end
     redis.call('ZREMRANGEBYSCORE', KEYS[12], '-inf', cut)
-    redis.call('HSET', meta, 'events_trimmed', cut)
+    redis.call('HSET', meta, 'events_added', cum, 'events_trimmed', cut)
   end
 end
 
