@@ -27,6 +27,12 @@ ROWS: dict[int, tuple[str, str]] = {
     12: ("end to end 2xx with request counting", "benchmarks.e2e:run_ok"),
 }
 
+#: Rows run only when asked for by name (``--rows fleet``, or ``--rows all``): the fleet row
+#: starts its own Redis servers (a Cluster too) and takes minutes.
+NAMED_ROWS: dict[str, tuple[str, str]] = {
+    "fleet": ("fleet capacity", "benchmarks.fleet:run"),
+}
+
 
 def _runner(spec: str) -> Callable[[Context], list[Result]]:
     import importlib
@@ -69,29 +75,41 @@ def markdown(results: list[Result]) -> str:
     return "\n".join(lines)
 
 
-def parse_rows(text: str | None) -> list[int]:
-    """``"1,2,5"`` -> [1, 2, 5]; None -> every row."""
+def parse_rows(text: str | None) -> list[Any]:
+    """``"1,2,5"`` -> [1, 2, 5]; ``"fleet,4"`` -> [4, "fleet"]; None -> the numbered rows.
+
+    ``"all"`` is every numbered row and every named one.
+    """
     if not text:
         return list(ROWS)
-    rows = sorted({int(part) for part in text.replace(" ", "").split(",") if part})
+    parts = [part for part in text.replace(" ", "").split(",") if part]
+    if "all" in parts:
+        return [*ROWS, *NAMED_ROWS]
+    names = [p for p in NAMED_ROWS if p in parts]
+    try:
+        rows = sorted({int(p) for p in parts if p not in NAMED_ROWS})
+    except ValueError:
+        raise SystemExit(
+            f"rows are numbers {list(ROWS)} or names {list(NAMED_ROWS)}, got {text!r}"
+        ) from None
     unknown = [r for r in rows if r not in ROWS]
     if unknown:
-        raise SystemExit(f"unknown rows {unknown}; rows are {list(ROWS)}")
-    return rows
+        raise SystemExit(f"unknown rows {unknown}; rows are {list(ROWS)} and {list(NAMED_ROWS)}")
+    return [*rows, *names]
 
 
 def run(
-    ctx: Context, rows: list[int], load: dict[int, Any] | None = None
-) -> tuple[list[Result], dict[int, str]]:
+    ctx: Context, rows: list[Any], load: dict[Any, Any] | None = None
+) -> tuple[list[Result], dict[Any, str]]:
     """Run *rows*; a row that fails is reported (and the others still run).
 
     *load* gets the machine's load average before and after each row: the figures of a
     shared machine are only as good as the quiet it had.
     """
     results: list[Result] = []
-    failures: dict[int, str] = {}
+    failures: dict[Any, str] = {}
     for row in rows:
-        title, spec = ROWS[row]
+        title, spec = ROWS[row] if row in ROWS else NAMED_ROWS[row]
         start = time.monotonic()
         before = os.getloadavg()
         try:
@@ -110,7 +128,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="fewer rounds and smaller loops")
     parser.add_argument("--tiny", action="store_true", help="smoke sizes (figures meaningless)")
-    parser.add_argument("--rows", help="comma-separated row numbers (default: all)")
+    parser.add_argument(
+        "--rows",
+        help="comma-separated row numbers or names (default: rows 1-12; 'fleet' starts "
+        "its own Redis servers and runs only when asked for, 'all' runs every row)",
+    )
     parser.add_argument(
         "--json", default="benchmarks/results.json", help="where to write the raw figures"
     )
@@ -138,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     rows = parse_rows(args.rows)
     started = time.time()
-    load: dict[int, Any] = {}
+    load: dict[Any, Any] = {}
     try:
         results, failures = run(ctx, rows, load)
     finally:
