@@ -17,8 +17,8 @@ What is measured, per mix and per ``hash-max-listpack-entries`` (128 and 512):
 * Redis CPU per flush: ``INFO commandstats`` (script usec / calls: the time inside the
   script) and ``INFO cpu`` (main thread user + sys, networking included; the idle server's
   own rate, measured with the fleet connected just before, is taken off) over the flushes of
-  a run. These runs pace each worker at 5 flushes/s: the cost is per flush, whatever the pace,
-  and at that pace the flushes, not the server's cron, make the figure.
+  a run. One worker flushes back to back, keeping Redis busy and its caches warm as under a
+  large fleet (more simulators on this 2-core machine would count Redis's waits as its work).
 * the worker's own CPU inside ``apply()`` per flush (arguments, compression, the socket).
 * the previous release (``git archive f5f6970``, imported through ``PYTHONPATH``) beside the
   working tree, in the same run, on the same server: ratio = new / old.
@@ -56,7 +56,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any
 
-from ._common import Result, ratio
+from ._common import Result, child_env, ratio
 
 ROOT = Path(__file__).resolve().parent.parent
 #: The previous release, measured beside the working tree.
@@ -488,10 +488,8 @@ class Fleet:
         self.config = config
         self.procs: list[subprocess.Popen[str]] = []
         self.reports: list[dict[str, Any]] = []
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(
-            p for p in (str(release.src), str(ROOT), env.get("PYTHONPATH", "")) if p
-        )
+        env = child_env()  # the repo root importable; the release's src goes before it
+        env["PYTHONPATH"] = os.pathsep.join((str(release.src), env["PYTHONPATH"]))
         env.pop("COVERAGE_PROCESS_START", None)
         try:
             for i in range(n):

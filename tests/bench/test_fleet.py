@@ -95,6 +95,22 @@ def test_events_are_the_library_encoder_s_bytes() -> None:
         assert fleet.encode_event(raw, "p-", "w1") == encoder.event(raw, "p-", "w1")  # type: ignore[arg-type]
 
 
+def test_a_busy_flush_s_events_compress_to_under_half() -> None:
+    import zlib
+
+    from fastapi_error_codes.metrics.stores.redis import pack_events
+
+    events = [
+        fleet.encode_event(
+            fleet.raw_event(i, 1_700_000_000.0 + i / 1000, code, name, status), "p-", "w1"
+        )
+        for i, (code, name, status) in enumerate(fleet.series(50) * 2)
+    ]
+    packed = pack_events(events)
+    assert len(packed) < sum(map(len, events)) / 2
+    assert zlib.decompress(packed).decode().split("\n") == events  # one per line, in order
+
+
 def test_fleet_is_a_named_row() -> None:
     assert "fleet" not in cli.parse_rows(None)
     assert cli.parse_rows("fleet") == ["fleet"]

@@ -15,6 +15,7 @@ from .._settings import ENV_PREFIX, Settings
 
 __all__ = [
     "MAX_EVENTS_RANGE",
+    "MAX_REDIS_SHARDS",
     "REDIS_URL_SCHEMES",
     "MetricsConfig",
     "MetricsPreset",
@@ -34,6 +35,8 @@ REDIS_URL_SCHEMES = (
 
 #: The smallest and the largest ``max_events`` (the original's bounds).
 MAX_EVENTS_RANGE = (100, 1_000_000)
+#: The most shards ``redis_shards`` may name (readers trust no larger count stored in Redis).
+MAX_REDIS_SHARDS = 64
 
 #: The original's fields, read from ``METRICS_<FIELD>`` too.
 _LEGACY_FIELDS = (
@@ -178,7 +181,7 @@ class MetricsConfig(Settings):
         _positive("redis_timeout_ms", self.redis_timeout_ms, minimum=10)
         _positive("redis_max_connections", self.redis_max_connections, minimum=2)
         _whole("redis_min_replicas", self.redis_min_replicas, 0, 16)
-        _whole("redis_shards", self.redis_shards, 1, 64)
+        _whole("redis_shards", self.redis_shards, 1, MAX_REDIS_SHARDS)
         _whole("read_concurrency", self.read_concurrency, 1, 64)
         _whole("read_cache_ms", self.read_cache_ms, 0, 60_000)
         _whole("sentry_capture_budget", self.sentry_capture_budget, 0, 1_000_000)

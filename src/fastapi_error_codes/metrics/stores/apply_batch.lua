@@ -10,7 +10,7 @@
 -- costs two calls (HINCRBY of its total, HINCRBY of its bucket; the total's reply tells a new
 -- series from a known one), a bucket hash one EXPIREAT per batch, a name one HSET only while
 -- its worker has not seen it confirmed, and events one XADD per entry of up to 100 of them,
--- compressed by the worker (a script's arguments cost Redis about 1 us per KB).
+-- compressed by the worker (a script's arguments cost Redis CPU by the byte).
 --
 -- KEYS
 --   1 totals   hash    "code:status" -> all-time count ("other:other" is the overflow series)

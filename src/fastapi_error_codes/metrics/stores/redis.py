@@ -20,7 +20,7 @@ from importlib import resources
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from ..config import MetricsConfig
+from ..config import MAX_REDIS_SHARDS, MetricsConfig
 from ..models import (
     Batch,
     FleetView,
@@ -919,7 +919,7 @@ def _counts(raw: Any) -> set[int]:
             count = int(member)
         except ValueError:
             continue
-        if 1 <= count <= 64:
+        if 1 <= count <= MAX_REDIS_SHARDS:
             out.add(count)
     return out
 
@@ -928,7 +928,8 @@ def pack_events(events: Sequence[str]) -> bytes:
     """One stream entry's events: one per line, oldest first, zlib-compressed (field ``z``).
 
     Compact JSON holds no raw newline (outside strings it would be a space). Similar events
-    compress about tenfold, and a script's arguments cost Redis CPU by the byte.
+    compress several-fold (tests/bench/test_fleet.py checks the fleet row's events), and a
+    script's arguments cost Redis CPU by the byte.
     """
     text = "\n".join(e.replace("\n", " ") if "\n" in e else e for e in events)
     return zlib.compress(text.encode("utf-8", "replace"), 1)
